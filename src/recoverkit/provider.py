@@ -1,0 +1,340 @@
+"""The :class:`Provider` base class and the value objects that cross its boundary.
+
+A PSP plugin subclasses :class:`Provider` once and registers it through the
+``register_providers`` hook. The service, the CLI and the sandbox only talk to PSPs through it.
+Every method is synchronous; the service calls them from worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recoverkit.declines import NormalizedDecline
+from recoverkit.errors import MalformedWebhookError, UnsupportedCapabilityError
+from recoverkit.schema import (
+    EndOfDunning,
+    PaymentEvent,
+    PaymentMethodUpdate,
+    RetryResults,
+    RetryStatusResponse,
+    dumps,
+)
+
+__all__ = [
+    "BillingContext",
+    "Capability",
+    "DoctorCheck",
+    "EndOfDunningPolicy",
+    "InvoiceRef",
+    "Provider",
+    "ProviderEvent",
+    "ProviderSettings",
+    "RecoverMessage",
+    "RetryAttempt",
+    "RetryInstruction",
+    "Translation",
+    "WebhookRequest",
+]
+
+
+class Capability(StrEnum):
+    """What a provider implements beyond receiving webhooks."""
+
+    WEBHOOKS = "webhooks"  # verify, parse, translate
+    RETRY_STATUS = "retry_status"
+    EXECUTE_RETRY = "execute_retry"
+    RECONCILE = "reconcile"
+    END_DUNNING = "end_dunning"
+    BACKFILL = "backfill"
+    SIGN_TEST_WEBHOOK = "sign_test_webhook"
+
+
+class EndOfDunningPolicy(StrEnum):
+    """What ``end_dunning`` does at the PSP when Recover gives up on an invoice."""
+
+    NONE = "none"
+    MARK_UNCOLLECTIBLE = "mark_uncollectible"
+    VOID = "void"
+    CANCEL_SUBSCRIPTION = "cancel_subscription"
+    DISABLE_TOKEN = "disable_token"  # noqa: S105 - a policy name, not a secret
+
+
+class _Headers(Mapping[str, str]):
+    """Case-insensitive, read-only header mapping (first value wins on duplicates)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | Sequence[tuple[str, str]]) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        store: dict[str, str] = {}
+        for name, value in pairs:
+            store.setdefault(name.lower(), value)
+        self._items = store
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({sorted(self._items)})"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A PSP webhook exactly as received: raw body bytes and headers (case-insensitive)."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, _Headers):
+            object.__setattr__(self, "headers", _Headers(self.headers))
+
+    def header(self, name: str) -> str | None:
+        """The header's value, or None when absent."""
+        return self.headers.get(name)
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or :class:`MalformedWebhookError` naming the problem."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedWebhookError(f"body is not valid JSON: {exc}") from None
+
+    def __repr__(self) -> str:  # never print a body: it may hold personal data
+        return f"WebhookRequest({len(self.body)} bytes, headers={sorted(self.headers)})"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """One PSP event decoded from a webhook, before translation. ``data`` is the raw object."""
+
+    provider: str
+    dedupe_key: str
+    type: str
+    occurred_at: datetime
+    data: Mapping[str, Any]
+    object_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ProviderEvent({self.provider}:{self.type} {self.dedupe_key})"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverMessage:
+    """A message for Recover, produced by ``translate``."""
+
+    body: PaymentEvent | PaymentMethodUpdate
+    dedupe_key: str
+    decline: NormalizedDecline | None = None
+
+    @property
+    def endpoint(self) -> Literal["payments", "payment_method_updates"]:
+        """Which Recover endpoint takes this body."""
+        return self.body.endpoint
+
+    def to_json(self) -> str:
+        """The one-line JSON that ``recoverkit translate`` prints."""
+        return dumps(
+            {
+                "endpoint": self.endpoint,
+                "body": self.body,
+                "decline": self.decline.to_dict() if self.decline else None,
+                "dedupe_key": self.dedupe_key,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """What one event became: messages for Recover, or a reason it was ignored."""
+
+    event: ProviderEvent
+    messages: tuple[RecoverMessage, ...] = ()
+    ignored: str | None = None
+
+    @classmethod
+    def ignore(cls, event: ProviderEvent, reason: str) -> Translation:
+        """The event carries nothing for Recover (irrelevant type, or another event carries it)."""
+        return cls(event=event, ignored=reason)
+
+    def to_json_lines(self) -> list[str]:
+        """One JSON line per message, or one ``{"ignored": …, "reason": …}`` line."""
+        if self.ignored is not None:
+            return [dumps({"ignored": self.event.type, "reason": self.ignored})]
+        return [message.to_json() for message in self.messages]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRef:
+    """An invoice from recoverkit's ledger: Recover's ids joined to the PSP's ids."""
+
+    provider: str
+    invoice_id: str
+    customer_id: str | None = None
+    subscription_id: str | None = None
+    psp_invoice_id: str | None = None
+    psp_subscription_id: str | None = None
+    psp_customer_id: str | None = None
+    psp_transaction_id: str | None = None
+    payment_method_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryInstruction:
+    """A retry to execute through the PSP. ``idempotency_key`` derives from (invoice, attempt)."""
+
+    invoice: InvoiceRef
+    attempt: int
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    payment_method_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAttempt:
+    """The outcome of one retry: a decline is a result with ``success=False``, not an exception."""
+
+    success: bool
+    psp_transaction_id: str | None
+    amount: Decimal
+    currency: str
+    payment_method_id: str | None = None
+    network_transaction_id: str | None = None
+    decline: NormalizedDecline | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BillingContext:
+    """Facts a PSP does not hold (Adyen has no subscriptions), supplied by the merchant."""
+
+    customer_id: str
+    subscription_id: str
+    invoice_id: str
+    subscription_start: datetime
+    invoice_created_at: datetime
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCheck:
+    """One line of ``recoverkit doctor``: what was checked, whether it passed, what to do."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class ProviderSettings(BaseSettings):
+    """Base of each provider's settings; a subclass sets ``env_prefix="RECOVERKIT_<NAME>_"``.
+
+    Secrets are ``SecretStr`` so they never appear in ``repr`` or logs.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+
+class Provider:
+    """Base class of a PSP adapter (one subclass per PSP).
+
+    Subclasses set ``name`` (the ``{provider}`` in ``/webhooks/{provider}``),
+    ``capabilities`` and ``settings_class``, and implement what their capabilities declare.
+    ``verify``, ``parse`` and ``translate`` are always required.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WEBHOOKS})
+    settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
+    #: What the receiver answers a PSP after a webhook is stored: (status, content type, body).
+    webhook_ack: ClassVar[tuple[int, str, bytes]] = (200, "application/json", b'{"received":true}')
+
+    def __init__(self, settings: ProviderSettings | None = None) -> None:
+        self.settings = settings if settings is not None else self.settings_class()
+
+    @classmethod
+    def from_overrides(cls, **overrides: Any) -> Provider:
+        """Build with settings from the environment, overridden by keyword arguments."""
+        return cls(cls.settings_class(**overrides))
+
+    def supports(self, capability: Capability) -> bool:
+        """True when the provider declares ``capability``."""
+        return capability in self.capabilities
+
+    def _unsupported(self, capability: Capability) -> UnsupportedCapabilityError:
+        return UnsupportedCapabilityError(f"provider {self.name!r} does not support {capability}")
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise :class:`~recoverkit.errors.SignatureError` unless the request is authentic."""
+        raise NotImplementedError
+
+    def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
+        """Decode a verified request into events, without network calls."""
+        raise NotImplementedError
+
+    def translate(self, event: ProviderEvent) -> Translation:
+        """Turn one event into Recover messages (or a reason to ignore it)."""
+        raise NotImplementedError
+
+    def sample_webhooks(self) -> list[WebhookRequest]:
+        """Signed sample requests bundled with the plugin (the demo translates these)."""
+        return []
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def retry_status(self, invoice: InvoiceRef) -> RetryStatusResponse:
+        """Is the invoice still open and collectable at the PSP?"""
+        raise self._unsupported(Capability.RETRY_STATUS)
+
+    def execute_retry(self, instruction: RetryInstruction) -> RetryAttempt:
+        """Charge through the PSP with the instruction's idempotency key."""
+        raise self._unsupported(Capability.EXECUTE_RETRY)
+
+    def reconcile(self, result: RetryResults, invoice: InvoiceRef) -> None:
+        """Write a Retry Results outcome back into the PSP; idempotent."""
+        raise self._unsupported(Capability.RECONCILE)
+
+    def end_dunning(
+        self, notice: EndOfDunning, invoice: InvoiceRef, policy: EndOfDunningPolicy
+    ) -> None:
+        """Apply the configured end-of-dunning action at the PSP; idempotent."""
+        raise self._unsupported(Capability.END_DUNNING)
+
+    def backfill(
+        self, since: datetime, until: datetime, cursor: str | None = None
+    ) -> Iterator[tuple[ProviderEvent, str]]:
+        """History (successes and failures), oldest first, each with a cursor to resume after."""
+        raise self._unsupported(Capability.BACKFILL)
+
+    def sign_test_webhook(
+        self, body: bytes, *, timestamp: datetime | None = None
+    ) -> WebhookRequest:
+        """A correctly signed request carrying ``body``, for tests, replay and the demo."""
+        raise self._unsupported(Capability.SIGN_TEST_WEBHOOK)
+
+    def doctor(self) -> list[DoctorCheck]:
+        """Checks for ``recoverkit doctor``: webhook subscriptions, the PSP's own retries off …"""
+        return []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {getattr(self, 'name', '?')}>"

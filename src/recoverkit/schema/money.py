@@ -1,0 +1,104 @@
+"""Money: ISO 4217 exponents, per-PSP overrides, minor ⇄ major unit conversion.
+
+Recover takes amounts as decimal major units (``12.23``); PSPs send integer minor units. This is
+the one place that converts between them. Exponents come from ISO 4217 (the maintained ``iso4217``
+package, which ships the ISO maintenance agency's ``list-one`` table) except where a PSP documents a
+different number of decimals for its API, listed in :data:`PSP_EXPONENT_OVERRIDES` with sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import cache
+from types import MappingProxyType
+from typing import Final
+
+from iso4217 import Currency
+
+__all__ = [
+    "PSP_EXPONENT_OVERRIDES",
+    "UnknownCurrencyError",
+    "exponent",
+    "is_currency",
+    "to_major",
+    "to_minor",
+]
+
+#: Stripe's zero-decimal currencies, https://docs.stripe.com/currencies#zero-decimal
+_STRIPE_ZERO_DECIMAL: Final = frozenset(
+    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()  # noqa: SIM905
+)
+#: Stripe's three-decimal currencies, https://docs.stripe.com/currencies#three-decimal
+_STRIPE_THREE_DECIMAL: Final = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+
+#: Where a PSP's API uses another number of decimals than ISO 4217 for a currency.
+#:
+#: - Stripe: every currency on its zero- and three-decimal lists (above) uses that exponent, which
+#:   differs from ISO for MGA (ISO 2); ISK is sent as a two-decimal amount for backward
+#:   compatibility although ISO says 0 (https://docs.stripe.com/currencies#special-cases).
+#: - Adyen: CLP 2, CVE 0 and ISK 2 ("differs from standard",
+#:   https://docs.adyen.com/development-resources/currency-codes/).
+#: - Braintree sends decimal major-unit strings, so it needs no table.
+PSP_EXPONENT_OVERRIDES: Final[Mapping[str, Mapping[str, int]]] = MappingProxyType(
+    {
+        "stripe": MappingProxyType(
+            {
+                **dict.fromkeys(_STRIPE_ZERO_DECIMAL, 0),
+                **dict.fromkeys(_STRIPE_THREE_DECIMAL, 3),
+                "ISK": 2,
+            }
+        ),
+        "adyen": MappingProxyType({"CLP": 2, "CVE": 0, "ISK": 2}),
+    }
+)
+
+
+_NO_OVERRIDES: Final[Mapping[str, int]] = MappingProxyType({})
+
+
+class UnknownCurrencyError(ValueError):
+    """The code is not an ISO 4217 currency with a defined number of decimals."""
+
+
+@cache
+def _iso_exponent(code: str) -> int | None:
+    try:
+        return Currency(code).exponent
+    except ValueError:
+        return None
+
+
+def is_currency(code: str) -> bool:
+    """True for an upper-case ISO 4217 code with a defined exponent (not XAU, XXX …)."""
+    return code.isupper() and _iso_exponent(code) is not None
+
+
+def exponent(currency: str, psp: str | None = None) -> int:
+    """The number of decimals of ``currency`` in ``psp``'s API (ISO 4217 when no override)."""
+    code = currency.upper()
+    if psp is not None:
+        override = PSP_EXPONENT_OVERRIDES.get(psp, _NO_OVERRIDES).get(code)
+        if override is not None:
+            return override
+    iso = _iso_exponent(code)
+    if iso is None:
+        raise UnknownCurrencyError(f"currency {currency!r} is not an ISO 4217 code with decimals")
+    return iso
+
+
+def to_major(minor: int, currency: str, psp: str | None = None) -> Decimal:
+    """``1223, "usd"`` → ``Decimal("12.23")``; the result has exactly the currency's decimals."""
+    if isinstance(minor, bool) or not isinstance(minor, int):
+        raise TypeError(f"minor-unit amount must be an int, not {type(minor).__name__}")
+    return Decimal(minor).scaleb(-exponent(currency, psp))
+
+
+def to_minor(amount: Decimal, currency: str, psp: str | None = None) -> int:
+    """``Decimal("12.23"), "USD"`` → ``1223``; refuses amounts finer than the currency allows."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"amount must be a Decimal, not {type(amount).__name__}")
+    scaled = amount.scaleb(exponent(currency, psp))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} {currency.upper()} has more decimals than the currency allows")
+    return int(scaled)

@@ -1,0 +1,57 @@
+"""Field types shared by the wire models: UTC timestamps, currency codes, money amounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+
+from recoverkit.schema.money import is_currency
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Butter's webhook examples carry timestamps with no zone; RECOVER_API.md reads them as UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, microseconds only when present: ``2023-09-25T03:57:26Z``."""
+    text = _as_utc(value).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def _currency_code(value: str) -> str:
+    code = value.upper()
+    if not is_currency(code):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
+def _no_float_noise(value: object) -> object:
+    # A JSON number arrives as float when it goes through the stdlib json module; repr() gives the
+    # shortest text that round-trips, which is the text that was on the wire.
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+#: A timestamp: naive values are read as UTC; sent as ISO 8601 UTC with ``Z``.
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+
+#: An ISO 4217 alphabetic code, upper case on the wire.
+CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
+
+#: An amount in decimal major units; never negative, never NaN or infinite.
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_no_float_noise),
+    Field(ge=0, allow_inf_nan=False),
+]
