@@ -72,7 +72,7 @@ class Plugins:
                 skip=_names(env.get("RECOVERKIT_DISABLE_PLUGINS")) or set(),
             )
         for plugin in plugins:
-            self.manager.register(plugin)
+            self._register(plugin)
         try:
             self.manager.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -91,13 +91,21 @@ class Plugins:
                 plugin = ep.load()
             except Exception as exc:
                 raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-            self.manager.register(plugin, name=ep.name)
+            self._register(plugin, name=ep.name)
             dist = ep.dist
             self._origin[plugin] = PluginInfo(
                 entry_point=ep.name,
                 distribution=dist.name if dist else "?",
                 version=dist.version if dist else "?",
             )
+
+    def _register(self, plugin: object, name: str | None = None) -> None:
+        try:
+            self.manager.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name or plugin!r} is invalid: {exc}") from None
+        except ValueError as exc:  # pluggy: the same plugin object or name registered twice
+            raise PluginError(f"plugin {name or plugin!r} cannot be registered: {exc}") from None
 
     def _collect_providers(self) -> None:
         for impl in self.manager.hook.register_providers.get_hookimpls():

@@ -275,6 +275,24 @@ class Provider:
         """Build with settings from the environment, overridden by keyword arguments."""
         return cls(cls.settings_class(**overrides))
 
+    @classmethod
+    def for_demo(cls) -> Provider:
+        """A provider that works offline with its bundled samples (``recoverkit demo``).
+
+        The default reads settings from the environment; plugins override it to use their
+        documented test secret and the API responses bundled with the samples.
+        """
+        return cls()
+
+    @classmethod
+    def with_webhook_secret(cls, secret: str, **overrides: Any) -> Provider:
+        """Build with ``secret`` as the only webhook secret (``recoverkit translate --secret``).
+
+        The default sets the ``webhook_secrets`` setting; a provider whose secret has another
+        shape (a key pair) overrides this.
+        """
+        return cls.from_overrides(webhook_secrets=[secret], **overrides)
+
     def supports(self, capability: Capability) -> bool:
         """True when the provider declares ``capability``."""
         return capability in self.capabilities

@@ -1,5 +1,7 @@
 """Recover wire schema: strict message models, money conversion, exact JSON encoding."""
 
+from pydantic import BaseModel
+
 from recoverkit.schema.encoding import dumps, field_path, parse, to_wire
 from recoverkit.schema.money import exponent, to_major, to_minor
 from recoverkit.schema.wire import (
@@ -30,7 +32,7 @@ from recoverkit.schema.wire import (
 )
 
 #: Every wire message, by the file name its JSON Schema is exported under.
-WIRE_MESSAGES = {
+WIRE_MESSAGES: dict[str, type[BaseModel]] = {
     "payments": PaymentEvent,
     "payment_method_updates": PaymentMethodUpdate,
     "recover_accepted": RecoverAccepted,

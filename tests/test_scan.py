@@ -1,0 +1,31 @@
+"""Card-number, CVC and secret detection used by the kit and the pre-stop checks."""
+
+from __future__ import annotations
+
+from recoverkit.testing.scan import luhn_valid, scan_text
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4242424242424242")
+    assert not luhn_valid("4242424242424241")
+
+
+def test_documented_test_cards_are_allowed() -> None:
+    assert scan_text('{"number": "4242424242424242"}') == []
+
+
+def test_real_looking_card_number_is_found_and_masked() -> None:
+    findings = scan_text("pan=4539578763621486 end")
+    assert [f.kind for f in findings] == ["card number"]
+    assert "4539578763621486" not in str(findings[0])
+    assert "453957…1486" in str(findings[0])
+
+
+def test_ids_and_timestamps_are_not_card_numbers() -> None:
+    assert scan_text('{"created": 1764460800, "id": "1040432066964226052"}') == []
+
+
+def test_cvc_values_and_live_secrets_are_found() -> None:
+    kinds = [f.kind for f in scan_text('{"cvc": "123", "key": "sk_live_abcdefgh1234"}')]
+    assert kinds == ["card security code", "secret"]
+    assert scan_text('{"cvc_check": "pass"}') == []
