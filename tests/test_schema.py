@@ -130,8 +130,13 @@ def test_amount_is_exact_decimal_and_encoded_as_a_json_number() -> None:
     assert parsed.transactions[0].amount == Decimal("0.1")
     encoded = dumps(parsed)
     assert '"amount":0.1,' in encoded
-    big = parse(PaymentEvent, _payment(amount="12345678901234567.89"))
+    big = parse(PaymentEvent, _payment(amount=Decimal("12345678901234567.89")))
     assert '"amount":12345678901234567.89,' in dumps(big)
+
+
+def test_string_amounts_are_refused() -> None:
+    with pytest.raises(WireValidationError, match="JSON number"):
+        parse(PaymentEvent, json.dumps(_payment(amount="12.23")))
 
 
 def test_float_amounts_from_python_keep_their_wire_text() -> None:
@@ -140,7 +145,7 @@ def test_float_amounts_from_python_keep_their_wire_text() -> None:
 
 
 def test_negative_and_nan_amounts_are_refused() -> None:
-    for bad in (-1, "NaN", "Infinity"):
+    for bad in (-1, float("nan"), float("inf")):
         with pytest.raises(WireValidationError, match="amount"):
             parse(PaymentEvent, _payment(amount=bad))
 

@@ -31,9 +31,12 @@ def _currency_code(value: str) -> str:
     return code
 
 
-def _no_float_noise(value: object) -> object:
-    # A JSON number arrives as float when it goes through the stdlib json module; repr() gives the
-    # shortest text that round-trips, which is the text that was on the wire.
+def _json_number(value: object) -> object:
+    # Recover sends and takes amounts as JSON numbers, never strings: "49.99" is refused.
+    if isinstance(value, str):
+        raise ValueError("an amount must be a JSON number, not a string")
+    # A JSON number arrives here as a float; repr() gives the shortest text that round-trips,
+    # which is the text that was on the wire (exact up to 15 significant digits).
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
@@ -52,6 +55,6 @@ CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
 #: An amount in decimal major units; never negative, never NaN or infinite.
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_no_float_noise),
+    BeforeValidator(_json_number),
     Field(ge=0, allow_inf_nan=False),
 ]
