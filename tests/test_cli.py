@@ -179,3 +179,15 @@ def test_real_script_never_prints_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no provider 'no_such_psp'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_translate_reads_provider_settings_from_the_config_file(tmp_path: Path) -> None:
+    old = datetime.now(UTC) - timedelta(days=3)
+    path, header = _signed(tmp_path, sample_body("charge_failed"), at=old)
+    args = ["translate", "example", str(path), "-H", header, "--secret", TEST_SECRET]
+    assert _run(*args)[0] == 3  # stale under the default 300 s tolerance
+    config = tmp_path / "recoverkit.toml"
+    config.write_text("[providers.example]\ntolerance_seconds = 604800\n", encoding="utf-8")
+    code, out, _ = _run(*args, "--config", str(config))
+    assert code == 0
+    assert json.loads(out)["dedupe_key"] == "evt_ex_failed_1"

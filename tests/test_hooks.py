@@ -285,6 +285,20 @@ def test_hook_billing_context_none_defers_to_the_next_plugin() -> None:
     assert registry.billing_context("braintree", _event("braintree")) is None
 
 
+def test_hook_billing_context_reaches_providers_from_create_provider() -> None:
+    class Registers:
+        @recoverkit.hookimpl
+        def register_providers(self, register: Callable[[type[Provider]], None]) -> None:
+            register(AcmeProvider)
+
+    answering = ContextPlugin("acme", _context("inv_1"))
+    provider = _plugins(Registers(), answering).create_provider("acme")
+    assert provider.billing_context is not None
+    assert provider.billing_context(_event("acme")) == _context("inv_1")
+    # Without an implementation the provider keeps its own default (here: none).
+    assert _plugins(Registers()).create_provider("acme").billing_context is None
+
+
 # -- amend_payment_event ---------------------------------------------------------------------
 
 

@@ -130,8 +130,14 @@ def test_amount_is_exact_decimal_and_encoded_as_a_json_number() -> None:
     assert parsed.transactions[0].amount == Decimal("0.1")
     encoded = dumps(parsed)
     assert '"amount":0.1,' in encoded
-    big = parse(PaymentEvent, _payment(amount=Decimal("12345678901234567.89")))
-    assert '"amount":12345678901234567.89,' in dumps(big)
+    big = parse(PaymentEvent, _payment(amount=Decimal("1234567890123.45")))
+    assert '"amount":1234567890123.45,' in dumps(big)
+    assert parse(PaymentEvent, dumps(big)).transactions[0].amount == Decimal("1234567890123.45")
+
+
+def test_amounts_beyond_what_a_json_number_carries_are_refused() -> None:
+    with pytest.raises(WireValidationError, match="15 digits"):
+        parse(PaymentEvent, _payment(amount=Decimal("12345678901234567.89")))
 
 
 def test_string_amounts_are_refused() -> None:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from recoverkit.config import load_settings, provider_overrides
 from recoverkit.demo import demo
 from recoverkit.errors import (
     ConfigurationError,
@@ -136,11 +137,14 @@ def plugins() -> None:
     stdout.print(table)
 
 
-def build_provider(registry: Plugins, name: str, *, secret: str | None = None) -> Provider:
-    """Provider ``name`` configured from the environment (and ``secret`` if given)."""
+def build_provider(
+    registry: Plugins, name: str, *, secret: str | None = None, config: Path | None = None
+) -> Provider:
+    """Provider ``name`` configured like the service: ``[providers.<name>]`` of the TOML file,
+    then ``RECOVERKIT_<NAME>_*`` variables; ``secret`` replaces the webhook secrets."""
     with cli_errors(name):
-        cls = registry.provider_class(name)
-        return cls.with_webhook_secret(secret) if secret is not None else cls()
+        overrides = provider_overrides(load_settings(config), name)
+        return registry.create_provider(name, secret=secret, **overrides)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -158,6 +162,10 @@ def translate(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip the signature check.")
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="recoverkit.toml (default: $RECOVERKIT_CONFIG or ./recoverkit.toml)."),
+    ] = None,
 ) -> None:
     """Verify a raw PSP webhook and print the Recover messages it becomes, one JSON per line."""
     if secret is not None and no_verify:
@@ -170,7 +178,7 @@ def translate(
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = _guess_content_type(body)
     registry = load_plugins()
-    instance = build_provider(registry, provider, secret=secret)
+    instance = build_provider(registry, provider, secret=secret, config=config)
     request = WebhookRequest(body, headers)
     with cli_errors(provider):
         if not no_verify:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,24 @@ class Plugins:
         except KeyError:
             known = ", ".join(sorted(self._providers)) or "none installed"
             raise UnknownProviderError(f"no provider {name!r} (known: {known})") from None
+
+    def create_provider(
+        self, name: str, *, secret: str | None = None, **overrides: Any
+    ) -> Provider:
+        """An instance of provider ``name`` with settings from ``overrides`` and the environment.
+
+        ``secret`` replaces the webhook secrets. When a plugin implements the ``billing_context``
+        hook and the provider has no resolver of its own, the provider's ``billing_context`` is
+        pointed at the hook.
+        """
+        cls = self.provider_class(name)
+        if secret is not None:
+            provider = cls.with_webhook_secret(secret, **overrides)
+        else:
+            provider = cls.from_overrides(**overrides)
+        if provider.billing_context is None and self.manager.hook.billing_context.get_hookimpls():
+            provider.billing_context = partial(self.billing_context, name)
+        return provider
 
     def origin(self, name: str) -> PluginInfo | None:
         """The entry point and distribution that registered provider ``name`` (None if direct)."""

@@ -1,7 +1,8 @@
-"""Wire encoding: exact JSON for models whose amounts are ``Decimal``, and validation errors.
+"""Wire encoding: compact JSON for wire models, and validation errors naming field paths.
 
-Pydantic writes a ``Decimal`` as a JSON *string*; Recover expects a JSON *number* (``12.23``).
-Going through ``float`` would be lossy in general, so :func:`dumps` writes the decimal text itself.
+Amounts are ``Decimal`` in memory and JSON *numbers* on the wire (``12.23``, never ``"12.23"``);
+:data:`~recoverkit.schema.types.Amount` keeps them to 15 significant digits, which a JSON number
+carries exactly. Models are written by pydantic's own (Rust) serializer.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, datetime):
         out.append(json.dumps(format_timestamp(value)))
     elif isinstance(value, BaseModel):
-        _encode(to_wire(value), out)
+        out.append(dumps(value))
     elif hasattr(value, "get_secret_value"):
         out.append(json.dumps(value.get_secret_value()))
     else:
@@ -59,9 +60,12 @@ def _encode(value: Any, out: list[str]) -> None:
 
 
 def dumps(value: BaseModel | Mapping[str, Any] | list[Any]) -> str:
-    """Compact JSON with amounts as exact decimal numbers and timestamps as UTC ``Z`` strings."""
+    """Compact JSON: amounts as exact JSON numbers, timestamps as UTC ``Z`` strings, unset
+    optional fields left out. A mapping or list may hold models and plain JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(exclude_none=True, by_alias=True)
     out: list[str] = []
-    _encode(to_wire(value) if isinstance(value, BaseModel) else value, out)
+    _encode(value, out)
     return "".join(out)
 
 

@@ -42,19 +42,26 @@ def _json_number(value: object) -> object:
     return value
 
 
-#: A timestamp: naive values are read as UTC; sent as ISO 8601 UTC with ``Z``.
-Timestamp = Annotated[
-    datetime,
-    AfterValidator(_as_utc),
-    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
-]
+#: A timestamp: naive values are read as UTC; sent as ISO 8601 UTC with ``Z`` (pydantic writes
+#: an aware UTC datetime that way itself, so no Python serializer sits on the hot path).
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
 
 #: An ISO 4217 alphabetic code, upper case on the wire.
 CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
 
-#: An amount in decimal major units; never negative, never NaN or infinite.
+
+def _as_json_number(value: Decimal) -> float:
+    # Exact: an amount has at most 15 significant digits (checked on validation), and every
+    # such decimal survives a round trip through a double; JSON writers emit the shortest text
+    # that round-trips, i.e. the decimal itself (trailing zeros dropped: 10.00 is sent as 10.0).
+    return float(value)
+
+
+#: An amount in decimal major units; never negative, never NaN or infinite, at most 15
+#: significant digits (so it travels as an exact JSON number).
 Amount = Annotated[
     Decimal,
     BeforeValidator(_json_number),
-    Field(ge=0, allow_inf_nan=False),
+    Field(ge=0, allow_inf_nan=False, max_digits=15),
+    PlainSerializer(_as_json_number, return_type=float, when_used="json"),
 ]

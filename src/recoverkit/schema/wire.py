@@ -8,12 +8,13 @@ typo never silently drops data. Amounts are ``Decimal`` major units; see :mod:`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PositiveInt,
     SecretStr,
     ValidationInfo,
@@ -256,13 +257,21 @@ class RetryStatusRequest(BaseModel):
     custom: dict[str, Any] | None = None
 
 
+def _reveal(value: SecretStr) -> str:
+    return value.get_secret_value()
+
+
+#: A credential: hidden from ``repr`` and logs, sent in clear only when writing the wire JSON.
+WireSecret = Annotated[SecretStr, PlainSerializer(_reveal, return_type=str, when_used="json")]
+
+
 class RetryToken(WireModel):
     """``payment_methods[].token``: card credentials; secret values never appear in ``repr``."""
 
-    id: SecretStr | None = None
+    id: WireSecret | None = None
     expiration_month: str | None = None
     expiration_year: str | None = None
-    card_validation_number: SecretStr | None = None
+    card_validation_number: WireSecret | None = None
 
 
 class BillingAddress(WireModel):
