@@ -1,0 +1,114 @@
+"""``Stripe-Signature`` verification and snapshot-event decoding (no network).
+
+Verification goes through the SDK's :meth:`stripe.WebhookSignature.verify_header`, once per
+configured endpoint secret (rotation: several secrets are valid at once, and Stripe then sends one
+``v1`` signature per secret — the SDK accepts a header when *any* ``v1`` matches). The SDK only
+reads ``v1``: a header carrying nothing but a test-mode ``v0`` signature is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from recoverkit.errors import MalformedWebhookError, SignatureError
+from recoverkit.provider import ProviderEvent, WebhookRequest
+
+__all__ = ["SIGNATURE_HEADER", "parse_events", "sign", "verify_signature"]
+
+SIGNATURE_HEADER = "Stripe-Signature"
+
+
+def verify_signature(
+    body: bytes, header: str | None, secrets: Sequence[str], tolerance: int
+) -> None:
+    """Raise :class:`SignatureError` unless ``header`` signs ``body`` with one of ``secrets``.
+
+    ``tolerance`` is the maximum age of the signed timestamp in seconds (Stripe's default 300).
+    """
+    if not header:
+        raise SignatureError(f"stripe: the {SIGNATURE_HEADER} header is missing")
+    if not secrets:
+        raise SignatureError(
+            "stripe: no webhook secret configured; set RECOVERKIT_STRIPE_WEBHOOK_SECRETS"
+        )
+    try:
+        payload = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("stripe: the webhook body is not UTF-8") from None
+    last: stripe.SignatureVerificationError | None = None
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+        except stripe.SignatureVerificationError as exc:
+            last = exc
+            continue
+        return
+    # The SDK's message says which check failed (no v1, mismatch, too old); never the secret.
+    detail = last.user_message if last is not None else "no secret matched"
+    raise SignatureError(
+        f"stripe: {SIGNATURE_HEADER} did not verify against any of the {len(secrets)} "
+        f"configured secret(s): {detail}"
+    )
+
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A ``t=…,v1=…`` header for ``body``, built by the SDK's own signer."""
+    return str(
+        stripe.WebhookSignature.generate_signature_header(
+            body.decode("utf-8"),
+            secret,
+            timestamp=int(time.time()) if timestamp is None else timestamp,
+        )
+    )
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedWebhookError(f"stripe: body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedWebhookError("stripe: body is not a JSON object")
+    if data.get("object") == "v2.core.event":
+        raise MalformedWebhookError(
+            "stripe: this is a thin event notification; point a snapshot (classic) event "
+            "destination at recoverkit instead"
+        )
+    if data.get("object") != "event":
+        raise MalformedWebhookError(f"stripe: expected an event object, got {data.get('object')!r}")
+    return data
+
+
+def parse_events(request: WebhookRequest) -> list[ProviderEvent]:
+    """The one snapshot event in a verified request; the dedupe key is the event id.
+
+    ``ProviderEvent.data`` is the whole Stripe event (not only ``data.object``): translation needs
+    its ``created`` time, ``api_version`` and ``data.previous_attributes``.
+    """
+    data = _decode(request.body)
+    event_id, event_type = data.get("id"), data.get("type")
+    obj = (data.get("data") or {}).get("object")
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedWebhookError("stripe: event has no id")
+    if not isinstance(event_type, str) or not isinstance(obj, dict):
+        raise MalformedWebhookError(f"stripe: event {event_id} has no type or data.object")
+    created = data.get("created")
+    if not isinstance(created, int):
+        raise MalformedWebhookError(f"stripe: event {event_id} has no integer 'created'")
+    object_id = obj.get("id")
+    return [
+        ProviderEvent(
+            provider="stripe",
+            dedupe_key=event_id,
+            type=event_type,
+            occurred_at=datetime.fromtimestamp(created, UTC),
+            data=data,
+            object_id=object_id if isinstance(object_id, str) else None,
+        )
+    ]
