@@ -144,6 +144,14 @@ class StripeProvider(Provider):
             body, {SIGNATURE_HEADER: header, "Content-Type": "application/json; charset=utf-8"}
         )
 
+    @classmethod
+    def for_demo(cls) -> StripeProvider:
+        """Offline: signs and verifies with :data:`TEST_WEBHOOK_SECRET`; the samples seed the
+        cache with the objects they refer to, so no API key or network is needed."""
+        provider = cls.with_webhook_secret(TEST_WEBHOOK_SECRET)
+        assert isinstance(provider, StripeProvider)
+        return provider
+
     def sample_webhooks(self) -> list[WebhookRequest]:
         """Bundled sample events, signed now; the objects they refer to are put in the cache.
 
