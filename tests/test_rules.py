@@ -117,6 +117,26 @@ def test_authentication_required_is_never_retried_off_session():
     assert "on-session" in result.reason
 
 
+@pytest.mark.parametrize(
+    "category",
+    [
+        DeclineCategory.LOST_STOLEN,
+        DeclineCategory.REVOKED_BY_CARDHOLDER,
+        DeclineCategory.FRAUD_SUSPECTED,
+    ],
+)
+def test_a_different_card_from_the_customer_lifts_never_but_not_the_budget(category):
+    never = decline(category, network="visa", iso_response_code="43")
+    assert may_retry(never, declines(1), now=NOW).verdict is Verdict.NEVER
+    refreshed = may_retry(never, declines(1), now=NOW, payment_method_changed_since_decline=True)
+    assert refreshed.verdict is Verdict.NEVER
+    new_card = may_retry(never, [], now=NOW, new_payment_method_from_customer=True)
+    assert new_card.verdict is Verdict.RETRY
+    # The new card's own history still counts against the network budget.
+    busy = may_retry(never, declines(16), now=NOW, new_payment_method_from_customer=True)
+    assert busy.verdict is Verdict.NOT_BEFORE
+
+
 def test_mastercard_mac_01_waits_for_the_updated_card():
     mac_01 = decline(DeclineCategory.INSUFFICIENT_FUNDS, network="mc", mastercard_advice_code="01")
     result = may_retry(mac_01, declines(1), now=NOW)

@@ -5,7 +5,8 @@ wins (sources in ``docs/declines-and-rules.md``):
 
 1. **Never** — Visa category 1 (on other networks: an ISO code Visa puts in category 1),
    Mastercard MAC 03/21, advice ``do_not_try_again``, lost/stolen, revoked by the cardholder,
-   suspected fraud, an invalid request. A payment-method change does not lift these.
+   suspected fraud, an invalid request. A payment-method change does not lift these; only a
+   different payment method the customer supplied does (the rules are per credential).
 2. **After a payment-method change** — MAC 01, advice ``confirm_card_data``, Visa category 3,
    invalid card data or account, not permitted, authentication required (never off-session).
 3. **Not before** a decline-specific delay — MAC 24-30, MAC 02, a PSP block — and the network
@@ -124,6 +125,7 @@ def may_retry(
     now: datetime,
     rules: NetworkRules = NetworkRules(),
     payment_method_changed_since_decline: bool = False,
+    new_payment_method_from_customer: bool = False,
     amount: Decimal | None = None,
 ) -> RetryDecision:
     """May the card behind ``decline`` be charged again automatically, and not before when?
@@ -131,17 +133,22 @@ def may_retry(
     ``history`` is every attempt on the credential to be charged (the decline itself included);
     budgets count its declines that reached the network. ``amount`` is the amount of the next
     attempt: when given, the 30-day budgets count only attempts of that amount (or of unknown
-    amount), as Visa and Mastercard match on it. A payment-method change lifts the
-    "after a payment-method change" verdicts and the decline's own delays, never a "never".
+    amount), as Visa and Mastercard match on it. A payment-method change (an account-updater
+    refresh, new card data) lifts the "after a payment-method change" verdicts and the decline's
+    own delays, never a "never": a refreshed card is still the card the issuer or the
+    cardholder stopped. ``new_payment_method_from_customer`` — the customer supplied a
+    *different* payment method since the decline — lifts every decline-specific rule, "never"
+    included, since the rules bind the declined credential; ``history`` must then be the new
+    credential's, and its budgets still apply.
     """
     if now.tzinfo is None:
         raise ValueError("may_retry needs a timezone-aware `now`")
     network = _network(decline, history)
-    if reason := _never_reason(decline, network):
+    if not new_payment_method_from_customer and (reason := _never_reason(decline, network)):
         return RetryDecision(Verdict.NEVER, None, reason)
 
     waits: list[tuple[datetime, str]] = []
-    if not payment_method_changed_since_decline:
+    if not (payment_method_changed_since_decline or new_payment_method_from_customer):
         if reason := _after_change_reason(decline):
             return RetryDecision(Verdict.AFTER_PAYMENT_METHOD_CHANGE, None, reason)
         waits += _decline_delays(decline, _decline_time(history, now), rules)
