@@ -1,0 +1,178 @@
+"""CLI commands: ``recoverkit simulate`` and ``recoverkit sandbox train``.
+
+``sandbox_app`` is the ``recoverkit sandbox`` sub-app; the sandbox server's commands are added to
+the same object. The lead wires :func:`add_simulation_commands` into ``recoverkit.cli``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from recoverkit.rules import NetworkRules
+from recoverkit.sandbox.policies import POLICY_NAMES, build_policy
+
+# numpy, scikit-learn and matplotlib (the ``sandbox`` extra) load when a command runs, not when
+# the ``recoverkit`` CLI starts.
+if TYPE_CHECKING:
+    from recoverkit.sandbox.policies.learned import ModelMetrics, SuccessModel
+
+TRAINING_SEED_OFFSET = 10_000
+"""Models trained inside ``simulate`` use worlds seeded far from the evaluated ones."""
+
+sandbox_app = typer.Typer(
+    name="sandbox",
+    help="The local Recover sandbox: retry decisions, scheduler and webhooks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+# Tables are wide: keep them readable when the output is a pipe or a file (rich's default is 80).
+_out = Console() if Console().is_terminal else Console(width=160)
+_err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def _visa_rules(visa_reattempts: int) -> NetworkRules:
+    try:
+        return NetworkRules(visa_reattempts_per_30_days=visa_reattempts)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+def metrics_table(metrics: ModelMetrics, title: str) -> Table:
+    """Held-out model metrics as a table."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("retries for training / held out", f"{metrics.train_rows:,} / {metrics.test_rows:,}"),
+        ("held-out approval rate", f"{metrics.test_approval_rate:.3f}"),
+        ("AUC", f"{metrics.auc:.3f}"),
+        ("log-loss", f"{metrics.log_loss:.4f}"),
+        ("log-loss of a constant predictor", f"{metrics.constant_log_loss:.4f}"),
+        ("Brier score", f"{metrics.brier:.4f}"),
+        ("calibration error (10 bins)", f"{metrics.calibration_error:.4f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def simulate(
+    invoices: Annotated[int, typer.Option(min=1, help="Failed invoices per seed.")] = 20_000,
+    seeds: Annotated[int, typer.Option(min=1, help="How many seeded worlds to run.")] = 1,
+    seed: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", "-p", help=f"Policies to compare ({', '.join(POLICY_NAMES)})."),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="A model from `recoverkit sandbox train`; default: train one now."),
+    ] = None,
+    train_invoices: Annotated[
+        int, typer.Option(min=100, help="Invoices of the training world when no --model.")
+    ] = 20_000,
+    chart: Annotated[Path, typer.Option(help="Where to write the PNG chart.")] = Path(
+        "recoverkit-simulation.png"
+    ),
+    visa_reattempts: Annotated[
+        int, typer.Option(help="Visa reattempts per 30 days (15 default, Visa allows 20).")
+    ] = 15,
+) -> None:
+    """Compare retry policies on a seeded synthetic world of failed renewals."""
+    from recoverkit.sandbox.policies.learned import SuccessModel
+    from recoverkit.sandbox.simulator.report import pool, results_table, write_chart
+    from recoverkit.sandbox.simulator.run import simulate as run_simulation
+    from recoverkit.sandbox.simulator.training import train_on_simulation
+    from recoverkit.sandbox.simulator.world import WorldConfig
+
+    names = policy or list(POLICY_NAMES)
+    unknown = [n for n in names if n not in POLICY_NAMES]
+    if unknown:
+        raise _fail(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICY_NAMES)}")
+    rules = _visa_rules(visa_reattempts)
+    config = WorldConfig(invoices=invoices, seed=seed)
+    learned_model: SuccessModel | None = None
+    if "learned" in names:
+        if model is not None:
+            try:
+                learned_model = SuccessModel.load(model)
+            except (OSError, ValueError) as exc:
+                raise _fail(f"cannot load model {model}: {exc}") from None
+        else:
+            train_config = replace(
+                config, invoices=train_invoices, seed=TRAINING_SEED_OFFSET + seed
+            )
+            _out.print(
+                f"training the learned model on a separate world "
+                f"(seed {train_config.seed}, {train_invoices:,} invoices) ..."
+            )
+            learned_model, metrics = train_on_simulation(train_config, rules=rules)
+            _out.print(metrics_table(metrics, "learned model, held-out metrics"))
+    policies = [build_policy(n, model=learned_model) for n in names]
+    started = time.perf_counter()
+    with _out.status("simulating ...") as status:
+        results = run_simulation(
+            policies,
+            config,
+            range(seed, seed + seeds),
+            rules=rules,
+            progress=lambda s, n: status.update(f"simulating seed {s}, policy {n} ..."),
+        )
+    elapsed = time.perf_counter() - started
+    pooled = [pool(results[n]) for n in names]
+    _out.print(results_table(pooled))
+    total = invoices * seeds * len(names)
+    _out.print(f"{total:,} invoice runs in {elapsed:.1f} s ({total / elapsed:,.0f} invoices/s)")
+    write_chart(pooled, chart)
+    _out.print(f"chart: {chart}")
+    if any(p.violations for p in pooled):
+        _err.print("[bold red]network-rule violations found[/]")
+        raise typer.Exit(1)
+
+
+@sandbox_app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Where to write the model.")] = Path(
+        "recoverkit-model.pkl"
+    ),
+    invoices: Annotated[int, typer.Option(min=100, help="Invoices of the history.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the history.")] = TRAINING_SEED_OFFSET,
+    holdout: Annotated[float, typer.Option(help="Share of invoices held out.")] = 0.25,
+) -> None:
+    """Fit the learned policy's model and report held-out metrics.
+
+    The history is simulated (the exploration policy on a seeded world) until the sandbox store
+    exists; the model file is a pickle: load only files you wrote.
+    """
+    from recoverkit.sandbox.simulator.training import train_on_simulation
+    from recoverkit.sandbox.simulator.world import WorldConfig
+
+    if not 0 < holdout < 1:
+        raise _fail("--holdout must be between 0 and 1")
+    config = WorldConfig(invoices=invoices, seed=seed)
+    model, metrics = train_on_simulation(config, holdout=holdout)
+    _out.print(metrics_table(metrics, f"held-out metrics ({holdout:.0%} of invoices)"))
+    try:
+        model.save(out)
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc}") from None
+    _out.print(f"model: {out}")
+
+
+def add_simulation_commands(app: typer.Typer) -> None:
+    """Add ``simulate`` and the ``sandbox`` sub-app (with ``train``) to ``app``."""
+    app.command(name="simulate")(simulate)
+    app.add_typer(sandbox_app, name="sandbox")

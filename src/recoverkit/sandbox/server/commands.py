@@ -1,0 +1,89 @@
+"""``recoverkit sandbox serve``: run the embedded Recover on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from recoverkit.config import load_settings, provider_overrides
+from recoverkit.plugins import Plugins
+from recoverkit.provider import Provider
+from recoverkit.sandbox.clock import Clock, SimulatedClock, SystemClock
+from recoverkit.sandbox.policies.base import RetryPolicy
+from recoverkit.sandbox.policies.decline_aware import DeclineAwarePolicy
+from recoverkit.sandbox.policies.fixed import FixedSchedule
+from recoverkit.sandbox.server.app import Sandbox
+from recoverkit.sandbox.server.settings import SandboxSettings
+
+__all__ = ["add_server_commands", "policy_by_name", "provider_factory"]
+
+
+def policy_by_name(name: str, model: Path | None = None) -> RetryPolicy:
+    """``fixed``, ``rules`` or ``learned`` (needs a model from ``recoverkit sandbox train``)."""
+    if name == "fixed":
+        return FixedSchedule()
+    if name == "rules":
+        return DeclineAwarePolicy()
+    if name == "learned":
+        from recoverkit.sandbox.policies.learned import LearnedPolicy, SuccessModel
+
+        if model is None or not model.exists():
+            raise typer.BadParameter(
+                "the learned policy needs --model PATH (fit one with `recoverkit sandbox train`)"
+            )
+        return LearnedPolicy(SuccessModel.load(model))
+    raise typer.BadParameter(f"unknown policy {name!r}: use fixed, rules or learned")
+
+
+def provider_factory(config: Path | None = None) -> Any:
+    """Providers by name, configured like the bridge service's (same TOML file and env)."""
+    registry = Plugins()
+    settings = load_settings(config)
+
+    @cache
+    def provider(name: str) -> Provider:
+        cls = registry.provider_class(name)
+        return cls.from_overrides(**provider_overrides(settings, name))
+
+    return provider
+
+
+def add_server_commands(sandbox_app: typer.Typer) -> None:
+    """Add ``serve`` to the ``recoverkit sandbox`` command group."""
+
+    @sandbox_app.command("serve")
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+        policy: Annotated[str | None, typer.Option(help="fixed, rules or learned.")] = None,
+        model: Annotated[Path | None, typer.Option(help="Model file for `learned`.")] = None,
+        speed: Annotated[
+            float | None,
+            typer.Option(help="Simulated seconds per real second (e.g. 86400: a day a second)."),
+        ] = None,
+        config: Annotated[
+            Path | None, typer.Option(help="recoverkit.toml for PSP settings.")
+        ] = None,
+        poll: Annotated[float, typer.Option(help="Seconds between scheduler ticks.")] = 1.0,
+    ) -> None:
+        """Serve a local, Butter-compatible Recover: ingest, decide, retry, send webhooks."""
+        import uvicorn
+
+        overrides: dict[str, Any] = {"policy": policy} if policy else {}
+        settings = SandboxSettings(**overrides)
+        clock: Clock = SimulatedClock(datetime.now(UTC), speed=speed) if speed else SystemClock()
+        sandbox = Sandbox.create(
+            settings,
+            policy=policy_by_name(settings.policy, model),
+            providers=provider_factory(config),
+            clock=clock,
+        )
+        sandbox.run_in_background(poll)
+        try:
+            uvicorn.run(sandbox.app, host=host, port=port, log_level="warning")
+        finally:
+            sandbox.stop()

@@ -1,0 +1,404 @@
+"""The dunning engine: plans each failed invoice, retries it through the PSP, tells the merchant.
+
+One ``step`` handles one due invoice under a claim, so at most one attempt is in flight per
+invoice. Before charging it asks the merchant's RetryStatus endpoint and obeys ``retry``,
+``amount`` and ``payment_methods``; the charge goes through the provider plugin's
+``execute_retry`` with an idempotency key derived from (invoice, attempt). An attempt row is
+written before the PSP call; a crash leaves it unfinished and the next step re-runs it with the
+same key, so a customer is never charged twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import insert, select, update
+
+from recoverkit.declines import Advice, DeclineCategory, NormalizedDecline, ResponseType
+from recoverkit.errors import ProviderError
+from recoverkit.provider import InvoiceRef, Provider, RetryAttempt, RetryInstruction
+from recoverkit.rules import NetworkRules
+from recoverkit.sandbox.policies.base import (
+    InvoiceAttempt,
+    PolicyContext,
+    Retry,
+    RetryPolicy,
+    guarded_next_attempt,
+)
+from recoverkit.sandbox.policies.base import PaymentMethodUpdate as PolicyMethodUpdate
+from recoverkit.sandbox.server import store
+from recoverkit.sandbox.server.dunning import DunningBook, InvoiceState
+from recoverkit.sandbox.server.merchant import (
+    InvoiceUnknownError,
+    MerchantClient,
+    MerchantUnavailableError,
+    new_dedupe_id,
+)
+from recoverkit.sandbox.server.settings import SandboxSettings
+from recoverkit.schema import EndOfDunning, PspTransaction, RetryResults, dumps
+
+__all__ = ["DunningEngine", "decline_from_dict"]
+
+logger = logging.getLogger("recoverkit.sandbox")
+
+
+def decline_from_dict(data: Mapping[str, object]) -> NormalizedDecline:
+    """Rebuild a :class:`NormalizedDecline` from its ``to_dict()``."""
+    advice = data.get("advice")
+    visa = data.get("visa_category")
+    return NormalizedDecline(
+        category=DeclineCategory(str(data["category"])),
+        response_type=ResponseType(str(data["response_type"])),
+        raw_code=str(data["raw_code"]),
+        message=str(data["message"]) if data.get("message") is not None else None,
+        iso_response_code=str(data["iso_response_code"]) if data.get("iso_response_code") else None,
+        visa_category=int(str(visa)) if visa is not None else None,
+        mastercard_advice_code=(
+            str(data["mastercard_advice_code"]) if data.get("mastercard_advice_code") else None
+        ),
+        advice=Advice(str(advice)) if advice else None,
+        network=str(data["network"]) if data.get("network") else None,
+        sent_to_network=bool(data.get("sent_to_network", True)),
+        recognized=bool(data.get("recognized", True)),
+    )
+
+
+class DunningEngine:
+    """Runs due steps and webhook deliveries; the caller supplies ``now``."""
+
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        book: DunningBook,
+        policy: RetryPolicy,
+        providers: Callable[[str], Provider],
+        merchant: MerchantClient,
+    ) -> None:
+        self.settings = settings
+        self.book = book
+        self.policy = policy
+        self.rules = NetworkRules(visa_reattempts_per_30_days=settings.visa_reattempts_per_30_days)
+        self.providers = providers
+        self.merchant = merchant
+        self.worker = uuid.uuid4().hex[:12]
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> int:
+        """Run every due step and delivery once; return how many things happened."""
+        done = 0
+        for invoice_id in self.book.due(now):
+            if self.book.claim(invoice_id, self.worker, now, self.settings.claim_ttl):
+                try:
+                    self.step(invoice_id, now)
+                except Exception:
+                    logger.exception("sandbox: step for invoice %s failed", invoice_id)
+                    self.book.release(invoice_id, next_attempt_at=now + timedelta(minutes=5))
+                done += 1
+        return done + self.deliver_webhooks(now)
+
+    def step(self, invoice_id: str, now: datetime) -> None:
+        """Advance one claimed invoice."""
+        invoice = self.book.invoice(invoice_id)
+        if invoice is None:
+            return
+        if invoice.state == "paid_elsewhere":
+            self._end(invoice, now, recovered=True, reason=invoice.end_reason or "paid")
+        elif invoice.state == "planning":
+            decline = decline_from_dict(invoice.last_decline or {})
+            self._schedule(invoice, decline, now, attempts=invoice.attempts)
+        elif invoice.state == "awaiting_payment_method" or now >= invoice.dunning_ends_at:
+            self._end(invoice, now, recovered=False, reason="the dunning window ended")
+        else:
+            self._attempt(invoice, now)
+
+    # -- planning -------------------------------------------------------------------------------
+
+    def context(
+        self, invoice: InvoiceState, latest: NormalizedDecline, now: datetime
+    ) -> PolicyContext:
+        """What the policy sees: the invoice's attempts, the card's history, card updates."""
+        first = decline_from_dict(invoice.first_decline or invoice.last_decline or {})
+        history = [InvoiceAttempt(invoice.first_failed_at, False, first, invoice.payment_method_id)]
+        for row in self.book.attempts_of(invoice.invoice_id):
+            if row.finished_at is None or row.success is None:
+                continue
+            decline = decline_from_dict(json.loads(row.decline)) if row.decline else None
+            history.append(
+                InvoiceAttempt(row.finished_at, bool(row.success), decline, row.payment_method_id)
+            )
+        if history[-1].decline != latest and not history[-1].approved:
+            # A newer merchant-reported failure than any attempt we made.
+            history.append(InvoiceAttempt(now, False, latest, invoice.payment_method_id))
+        updates = [
+            PolicyMethodUpdate(
+                at, pm, "account_updater" if reason == "network_updated" else "customer"
+            )
+            for at, pm, reason in self.book.payment_method_updates_since(
+                invoice.customer_id, invoice.first_failed_at
+            )
+        ]
+        return PolicyContext(
+            invoice_id=invoice.invoice_id,
+            amount=invoice.amount,
+            currency=invoice.currency,
+            now=now,
+            invoice_attempts=history,
+            # Budgets count the credential that will be charged: the customer's newest card.
+            card_attempts=self.book.card_history(
+                updates[-1].payment_method_id
+                if updates and updates[-1].source == "customer"
+                else invoice.payment_method_id
+            ),
+            payment_method_updates=updates,
+            dunning_window=invoice.dunning_ends_at - invoice.first_failed_at,
+            network=invoice.scheme,
+        )
+
+    def _schedule(
+        self, invoice: InvoiceState, decline: NormalizedDecline, now: datetime, *, attempts: int
+    ) -> bool:
+        """Plan the next attempt through the guard; False when dunning ends or waits for a card."""
+        guarded = guarded_next_attempt(self.policy, self.context(invoice, decline, now), self.rules)
+        decision = guarded.decision
+        common = {
+            "attempts": attempts,
+            "last_decline": json.dumps(decline.to_dict()),
+            "updated_at": now,
+        }
+        if isinstance(decision, Retry):
+            self.book.release(
+                invoice.invoice_id,
+                state="dunning",
+                next_attempt_at=decision.at,
+                end_reason=decision.reason,
+                **common,
+            )
+            return True
+        if decision.awaiting_payment_method and now < invoice.dunning_ends_at:
+            # Wait for a card update (which re-plans at once) or the end of the window.
+            self.book.release(
+                invoice.invoice_id,
+                state="awaiting_payment_method",
+                next_attempt_at=invoice.dunning_ends_at,
+                end_reason=decision.reason,
+                **common,
+            )
+            return True
+        self._end(invoice, now, recovered=False, reason=decision.reason, attempts=attempts)
+        return False
+
+    # -- attempting -----------------------------------------------------------------------------
+
+    def _attempt(self, invoice: InvoiceState, now: datetime) -> None:
+        pending = self.book.unfinished_attempt(invoice.invoice_id)
+        if pending is not None:  # a crash mid-call: same key, never a new charge
+            instruction = self._instruction(
+                invoice,
+                pending.attempt_no,
+                pending.idempotency_key,
+                Decimal(pending.amount),
+                pending.payment_method_id,
+            )
+        else:
+            instruction_or_none = self._ask_merchant(invoice, now)
+            if instruction_or_none is None:
+                return
+            instruction = instruction_or_none
+            self.book.start_attempt(
+                invoice_id=invoice.invoice_id,
+                attempt_no=instruction.attempt,
+                idempotency_key=instruction.idempotency_key,
+                amount=str(instruction.amount),
+                currency=instruction.currency,
+                payment_method_id=instruction.payment_method_id or invoice.payment_method_id,
+                started_at=now,
+            )
+        try:
+            result = self.providers(invoice.psp).execute_retry(instruction)
+        except ProviderError as exc:
+            logger.warning("sandbox: retry of %s not settled: %s", invoice.invoice_id, exc)
+            self.book.finish_attempt(instruction.idempotency_key, error=str(exc)[:500])
+            self.book.release(invoice.invoice_id, next_attempt_at=now + timedelta(minutes=10))
+            return
+        self._record(invoice, instruction, result, now)
+
+    def _instruction(
+        self, invoice: InvoiceState, attempt: int, key: str, amount: Decimal, pm: str
+    ) -> RetryInstruction:
+        ref = InvoiceRef(
+            provider=invoice.psp,
+            invoice_id=invoice.invoice_id,
+            customer_id=invoice.customer_id,
+            subscription_id=invoice.subscription_id,
+            psp_transaction_id=invoice.original_psp_transaction_id,
+            payment_method_id=pm,
+            amount=invoice.amount,
+            currency=invoice.currency,
+        )
+        return RetryInstruction(ref, attempt, key, amount, invoice.currency, pm)
+
+    def _ask_merchant(self, invoice: InvoiceState, now: datetime) -> RetryInstruction | None:
+        try:
+            status = self.merchant.retry_status(invoice.invoice_id, invoice.custom)
+        except InvoiceUnknownError as exc:
+            self._end(invoice, now, recovered=False, reason=str(exc))
+            return None
+        except MerchantUnavailableError as exc:
+            logger.warning("sandbox: %s; trying again later", exc)
+            self.book.release(
+                invoice.invoice_id, next_attempt_at=now + self.settings.retry_status_backoff
+            )
+            return None
+        if not status.retry:
+            self._end(
+                invoice, now, recovered=False, reason=f"merchant refused: {status.reason or '-'}"
+            )
+            return None
+        attempt = invoice.attempts + 1
+        key = f"recoverkit-sandbox:{invoice.invoice_id}:{attempt}"
+        amount = status.amount if status.amount is not None else invoice.amount
+        pm = status.payment_methods[0].id if status.payment_methods else invoice.payment_method_id
+        return self._instruction(invoice, attempt, key, amount, pm)
+
+    def _record(
+        self,
+        invoice: InvoiceState,
+        instruction: RetryInstruction,
+        result: RetryAttempt,
+        now: datetime,
+    ) -> None:
+        decline = result.decline
+        self.book.finish_attempt(
+            instruction.idempotency_key,
+            finished_at=now,
+            success=result.success,
+            psp_transaction_id=result.psp_transaction_id,
+            network_transaction_id=result.network_transaction_id,
+            decline=json.dumps(decline.to_dict()) if decline else None,
+            error=None,
+        )
+        pm = instruction.payment_method_id or invoice.payment_method_id
+        self.book.record_card_attempt(
+            ref=f"{invoice.psp}:{result.psp_transaction_id or instruction.idempotency_key}",
+            payment_method_id=pm,
+            invoice_id=invoice.invoice_id,
+            at=result.created_at or now,
+            network=(decline.network if decline else None) or invoice.scheme,
+            approved=result.success,
+            sent_to_network=decline.sent_to_network if decline else True,
+            amount=instruction.amount,
+        )
+        attempts = instruction.attempt
+        if result.success:
+            self._retry_results(invoice, instruction, result, now, dunning_complete=True)
+            self._end(invoice, now, recovered=True, reason="recovered", attempts=attempts)
+            return
+        latest = decline or decline_from_dict(invoice.last_decline or {})
+        refreshed = self.book.invoice(invoice.invoice_id) or invoice
+        carry_on = self._schedule(refreshed, latest, now, attempts=attempts)
+        self._retry_results(invoice, instruction, result, now, dunning_complete=not carry_on)
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    def _retry_results(
+        self,
+        invoice: InvoiceState,
+        instruction: RetryInstruction,
+        result: RetryAttempt,
+        now: datetime,
+        *,
+        dunning_complete: bool,
+    ) -> None:
+        body = RetryResults(
+            timestamp=now,
+            butter_id=str(uuid.uuid4().int % 10**19),
+            customer_id=invoice.customer_id,
+            subscription_id=invoice.subscription_id,
+            invoice_id=invoice.invoice_id,
+            transaction_id=invoice.transaction_id,
+            original_psp_transaction_id=invoice.original_psp_transaction_id,
+            psp_transactions=[
+                PspTransaction(
+                    psp_transaction_id=result.psp_transaction_id or instruction.idempotency_key,
+                    network_transaction_id=result.network_transaction_id,
+                    merchant_payment_method_id=instruction.payment_method_id,
+                    success=result.success,
+                )
+            ],
+            original_amount=invoice.amount,
+            amount_collected=result.amount if result.success else Decimal("0"),
+            currency=invoice.currency,
+            success=result.success,
+            dunning_complete=dunning_complete,
+            custom=invoice.custom,
+        )
+        self._queue("retry_results", invoice.invoice_id, dumps(body), now)
+
+    def _end(
+        self,
+        invoice: InvoiceState,
+        now: datetime,
+        *,
+        recovered: bool,
+        reason: str,
+        attempts: int | None = None,
+    ) -> None:
+        notice = EndOfDunning(
+            timestamp=now, invoice_id=invoice.invoice_id, recovered=recovered, custom=invoice.custom
+        )
+        self._queue("end_of_dunning", invoice.invoice_id, dumps(notice), now)
+        self.book.release(
+            invoice.invoice_id,
+            state="recovered" if recovered and reason == "recovered" else "ended",
+            next_attempt_at=None,
+            end_reason=reason,
+            attempts=invoice.attempts if attempts is None else attempts,
+            updated_at=now,
+        )
+
+    def _queue(self, kind: str, invoice_id: str, body: str, now: datetime) -> None:
+        with self.book.engine.begin() as conn:
+            conn.execute(
+                insert(store.webhooks).values(
+                    kind=kind,
+                    invoice_id=invoice_id,
+                    dedupe_id=new_dedupe_id(),
+                    body=body,
+                    created_at=now,
+                    next_try_at=now,
+                    tries=0,
+                )
+            )
+
+    def deliver_webhooks(self, now: datetime, limit: int = 50) -> int:
+        """Deliver due webhooks; a failure is retried every ``redelivery_interval`` for
+        ``redelivery_window`` (Butter: every 12 hours for 7 days)."""
+        w = store.webhooks.c
+        with self.book.engine.connect() as conn:
+            rows = conn.execute(
+                select(store.webhooks)
+                .where(w.delivered_at.is_(None), w.gave_up_at.is_(None), w.next_try_at <= now)
+                .order_by(w.id)
+                .limit(limit)
+            ).all()
+        for row in rows:
+            outcome = self.merchant.deliver(row.kind, row.body, row.dedupe_id, now)
+            values: dict[str, object] = {"tries": row.tries + 1, "last_status": outcome.status}
+            if outcome.delivered:
+                values["delivered_at"] = now
+            else:
+                values["last_error"] = outcome.error
+                retry_at = now + self.settings.redelivery_interval
+                if retry_at > row.created_at + self.settings.redelivery_window:
+                    values["gave_up_at"] = now
+                else:
+                    values["next_try_at"] = retry_at
+            with self.book.engine.begin() as conn:
+                conn.execute(update(store.webhooks).where(w.id == row.id).values(**values))
+        return len(rows)

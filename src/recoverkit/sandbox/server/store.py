@@ -1,0 +1,154 @@
+"""The sandbox's tables: everything Recover would keep, in its own database.
+
+- ``sandbox_payment_events`` / ``sandbox_payment_method_updates``: every accepted request, verbatim
+  (successes too: policies train on them).
+- ``sandbox_invoices``: one row per invoice the sandbox has seen fail; ``state`` is
+  ``dunning`` → ``recovered`` | ``ended``. ``claimed_by`` keeps one attempt in flight per invoice.
+- ``sandbox_attempts``: one row per retry, unique idempotency key, written *before* the PSP call;
+  a row without ``finished_at`` after a crash is re-run with the same key, never a new one.
+- ``sandbox_card_attempts``: every charge on a card (merchant-reported and sandbox retries), the
+  history the network rules count per card across invoices.
+- ``sandbox_webhooks``: Retry Results and End of Dunning deliveries with their redelivery state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from recoverkit.store.tables import UTCDateTime
+
+__all__ = [
+    "attempts",
+    "card_attempts",
+    "create_tables",
+    "invoices",
+    "metadata",
+    "payment_events",
+    "payment_method_updates",
+    "webhooks",
+]
+
+metadata = MetaData()
+
+payment_events = Table(
+    "sandbox_payment_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("invoice_id", String(255), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Index(None, "invoice_id"),
+)
+
+payment_method_updates = Table(
+    "sandbox_payment_method_updates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("payment_method_id", String(255), nullable=False),
+    Column("reason", String(255)),
+    Index(None, "customer_id"),
+)
+
+invoices = Table(
+    "sandbox_invoices",
+    metadata,
+    Column("invoice_id", String(255), primary_key=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("subscription_id", String(255), nullable=False),
+    Column("psp", String(64), nullable=False),
+    Column("amount", String(64), nullable=False),  # Decimal text, never float
+    Column("currency", String(3), nullable=False),
+    Column("transaction_id", String(255), nullable=False),
+    Column("original_psp_transaction_id", String(255), nullable=False),
+    Column("payment_method_id", String(255), nullable=False),
+    Column("scheme", String(32), nullable=False),
+    Column("first_decline", Text),  # NormalizedDecline as JSON: the failure that opened dunning
+    Column("last_decline", Text),
+    Column("state", String(16), nullable=False),
+    Column("first_failed_at", UTCDateTime, nullable=False),
+    Column("dunning_ends_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("end_reason", Text),
+    Column("custom", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "state", "next_attempt_at"),
+    Index(None, "customer_id"),
+)
+
+attempts = Table(
+    "sandbox_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invoice_id", String(255), nullable=False),
+    Column("attempt_no", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payment_method_id", String(255), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("success", Boolean),
+    Column("psp_transaction_id", String(255)),
+    Column("network_transaction_id", String(255)),
+    Column("decline", Text),
+    Column("error", Text),
+    UniqueConstraint("invoice_id", "attempt_no"),
+)
+
+card_attempts = Table(
+    "sandbox_card_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", String(255), nullable=False, unique=True),  # psp transaction id: one row each
+    Column("payment_method_id", String(255), nullable=False),
+    Column("invoice_id", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("network", String(32)),
+    Column("approved", Boolean, nullable=False),
+    Column("sent_to_network", Boolean, nullable=False),
+    Column("amount", String(64)),
+    Index(None, "payment_method_id", "at"),
+)
+
+webhooks = Table(
+    "sandbox_webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # retry_results | end_of_dunning
+    Column("invoice_id", String(255), nullable=False),
+    Column("dedupe_id", String(64), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_try_at", UTCDateTime, nullable=False),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("delivered_at", UTCDateTime),
+    Column("gave_up_at", UTCDateTime),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Index(None, "delivered_at", "gave_up_at", "next_try_at"),
+)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the sandbox's tables if missing (a dev tool: no migrations)."""
+    metadata.create_all(engine)

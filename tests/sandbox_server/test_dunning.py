@@ -1,0 +1,265 @@
+"""The dunning loop: plan, ask RetryStatus, retry through the provider, tell the merchant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sandbox_fakes import (
+    RecordingMerchant,
+    ScriptedIssuer,
+    failed_payment,
+)
+from starlette.testclient import TestClient
+
+from recoverkit import OutcomeUnknownError, RetryAttempt, RetryInstruction
+from recoverkit.declines import DeclineCategory, NormalizedDecline, ResponseType
+from recoverkit.sandbox.clock import SimulatedClock
+from recoverkit.sandbox.server.app import Sandbox
+
+KEY = {"x-api-key": "sandbox_key"}
+
+
+def _ingest(sandbox: Sandbox, body: dict[str, object]) -> None:
+    response = TestClient(sandbox.app).post("/recover/payments", json=body, headers=KEY)
+    assert response.status_code == 200, response.text
+
+
+def _run_days(sandbox: Sandbox, clock: SimulatedClock, days: int) -> None:
+    for _ in range(days * 4):
+        sandbox.run_until_idle()
+        clock.advance(timedelta(hours=6))
+    sandbox.run_until_idle()
+
+
+def test_failed_invoice_is_retried_until_recovered(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [_decline(), _decline(), True]
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 10)
+
+    keys = [call.idempotency_key for call in issuer.calls]
+    assert keys == [f"recoverkit-sandbox:inv_1:{n}" for n in (1, 2, 3)]
+    assert merchant.retry_status_calls == ["inv_1"] * 3
+    results = merchant.of_kind("retry_results")
+    assert [r["success"] for r in results] == [False, False, True]
+    assert [r["dunning_complete"] for r in results] == [False, False, True]
+    assert results[-1]["amount_collected"] == 19.99
+    assert merchant.of_kind("end_of_dunning") == [
+        {"timestamp": results[-1]["timestamp"], "invoice_id": "inv_1", "recovered": True}
+    ]
+    # Fixed schedule: days 1, 3, 5 after the first failure.
+    at = [call.invoice.invoice_id for call in issuer.calls]
+    assert at == ["inv_1"] * 3
+    invoice = sandbox.book.invoice("inv_1")
+    assert invoice is not None
+    assert (invoice.state, invoice.attempts) == ("recovered", 3)
+
+
+def test_every_webhook_is_signed_with_butters_headers(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [True]
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 2)
+    assert len(merchant.received) == 2  # Retry Results + End of Dunning, each verified on receipt
+    dedupe_ids = {h["x-butter-webhook-deduplication-id"] for _, _, h in merchant.received}
+    assert len(dedupe_ids) == 2
+    assert {h["x-butter-webhook-type"] for _, _, h in merchant.received} == {
+        "recover.retry_results",
+        "recover.end_of_dunning",
+    }
+
+
+def test_merchant_refusal_ends_dunning_without_a_charge(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    merchant.retry_answers["inv_1"] = {"retry": False, "reason": "User Cancellation"}
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 3)
+    assert issuer.calls == []
+    assert [e["recovered"] for e in merchant.of_kind("end_of_dunning")] == [False]
+    invoice = sandbox.book.invoice("inv_1")
+    assert invoice is not None
+    assert invoice.end_reason == "merchant refused: User Cancellation"
+
+
+def test_retry_status_amount_and_payment_method_are_obeyed(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    merchant.retry_answers["inv_1"] = {
+        "retry": True,
+        "amount": 9.5,
+        "payment_methods": [{"id": "pm_new"}],
+    }
+    issuer.script = [True]
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 2)
+    (call,) = issuer.calls
+    assert (str(call.amount), call.payment_method_id) == ("9.5", "pm_new")
+
+
+def test_unreachable_retry_status_postpones_and_charges_nothing(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    merchant.retry_answers["inv_1"] = 500
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 2)
+    assert issuer.calls == []
+    assert len(merchant.retry_status_calls) >= 2
+    invoice = sandbox.book.invoice("inv_1")
+    assert invoice is not None
+    assert invoice.state == "dunning"
+
+
+def test_stolen_card_is_never_retried_but_a_new_card_from_the_customer_is(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [True]
+    sandbox = make_sandbox()
+    client = TestClient(sandbox.app)
+    outcome = {"raw_response_message": "43", "response_type": "hard_decline"}  # ISO 43: stolen
+    _ingest(sandbox, failed_payment(outcome=outcome))
+    _run_days(sandbox, clock, 2)
+    refresh = {"customer_id": "cus_1", "payment_method_id": "pm_1", "reason": "network_updated"}
+    assert client.post("/recover/payment_method_updates", json=refresh, headers=KEY).is_success
+    _run_days(sandbox, clock, 2)
+    assert issuer.calls == []  # an updater refresh of the stolen card lifts nothing
+    assert merchant.retry_status_calls == []
+    new_card = {"customer_id": "cus_1", "payment_method_id": "pm_2", "reason": "customer_added"}
+    assert client.post("/recover/payment_method_updates", json=new_card, headers=KEY).is_success
+    merchant.retry_answers["inv_1"] = {"retry": True, "payment_methods": [{"id": "pm_2"}]}
+    _run_days(sandbox, clock, 4)
+    assert [call.payment_method_id for call in issuer.calls] == ["pm_2"]
+    assert [e["recovered"] for e in merchant.of_kind("end_of_dunning")] == [True]
+
+
+def test_stolen_card_dunning_ends_with_the_window_without_a_new_card(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    sandbox = make_sandbox(dunning_window=timedelta(days=5))
+    outcome = {"raw_response_message": "43", "response_type": "hard_decline"}
+    _ingest(sandbox, failed_payment(outcome=outcome))
+    _run_days(sandbox, clock, 7)
+    assert issuer.calls == []
+    (notice,) = merchant.of_kind("end_of_dunning")
+    assert notice["recovered"] is False
+
+
+def test_crash_mid_charge_reuses_the_idempotency_key(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [OutcomeUnknownError("timeout", provider="stripe"), True]
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 3)
+    keys = [call.idempotency_key for call in issuer.calls]
+    assert keys == ["recoverkit-sandbox:inv_1:1", "recoverkit-sandbox:inv_1:1"]
+    assert len(issuer.charged) == 1
+    assert merchant.retry_status_calls == ["inv_1"]  # not asked again for the same attempt
+
+
+def test_expired_card_waits_for_an_update_then_retries(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [True]
+    sandbox = make_sandbox()
+    outcome = {"raw_response_message": "54", "response_type": "hard_decline"}  # expired card
+    _ingest(sandbox, failed_payment(outcome=outcome))
+    _run_days(sandbox, clock, 2)
+    assert issuer.calls == []
+    invoice = sandbox.book.invoice("inv_1")
+    assert invoice is not None
+    assert invoice.state == "awaiting_payment_method"
+    update = {"customer_id": "cus_1", "payment_method_id": "pm_1", "reason": "network_updated"}
+    client = TestClient(sandbox.app)
+    assert client.post("/recover/payment_method_updates", json=update, headers=KEY).is_success
+    _run_days(sandbox, clock, 4)
+    assert len(issuer.calls) == 1
+    assert [e["recovered"] for e in merchant.of_kind("end_of_dunning")] == [True]
+
+
+def test_webhooks_are_redelivered_every_interval_then_given_up(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    merchant.webhook_status = [500] * 100
+    issuer.script = [True]
+    sandbox = make_sandbox(
+        redelivery_interval=timedelta(hours=12), redelivery_window=timedelta(days=7)
+    )
+    _ingest(sandbox, failed_payment())
+    _run_days(sandbox, clock, 12)
+    retry_results = merchant.of_kind("retry_results")
+    # First try plus every 12 h within 7 days: 1 + 14 deliveries, then given up.
+    assert len(retry_results) == 15
+    assert len({r["butter_id"] for r in retry_results}) == 1  # the same event each time
+
+
+def test_a_second_worker_skips_an_invoice_in_flight(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+) -> None:
+    first = make_sandbox()
+    second = make_sandbox()
+    _ingest(first, failed_payment())
+    first.run_until_idle()  # plan
+    clock.advance(timedelta(days=1, hours=1))
+    ticks_during_charge: list[int] = []
+    charge = issuer.charge
+
+    def charge_while_another_worker_ticks(instruction: RetryInstruction) -> RetryAttempt:
+        # While worker one is inside the PSP call, worker two polls the same database.
+        ticks_during_charge.append(second.engine.tick(clock.now()))
+        return charge(instruction)
+
+    issuer.charge = charge_while_another_worker_ticks  # type: ignore[method-assign]
+    first.engine.tick(clock.now())
+    assert ticks_during_charge == [0]
+    assert [c.idempotency_key for c in issuer.calls] == ["recoverkit-sandbox:inv_1:1"]
+
+
+def _decline() -> NormalizedDecline:
+    return NormalizedDecline(
+        DeclineCategory.INSUFFICIENT_FUNDS,
+        ResponseType.SOFT,
+        "insufficient_funds",
+        iso_response_code="51",
+        network="visa",
+    )
