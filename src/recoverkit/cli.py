@@ -33,7 +33,10 @@ from recoverkit.errors import (
 )
 from recoverkit.plugins import Plugins
 from recoverkit.provider import Provider, WebhookRequest
+from recoverkit.sandbox.commands import add_simulation_commands, sandbox_app
+from recoverkit.sandbox.server.commands import add_server_commands
 from recoverkit.schema import WIRE_MESSAGES, field_path
+from recoverkit.service.commands import add_service_commands
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -211,6 +214,9 @@ def schema(
 
 
 app.command()(demo)
+add_service_commands(app)
+add_simulation_commands(app)
+add_server_commands(sandbox_app)
 
 
 def main(argv: list[str] | None = None) -> int:
