@@ -120,3 +120,31 @@ def test_env_lists_and_nested_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert [x.get_secret_value() for x in s.butter_signing_secrets] == ["a", "b"]
     assert s.retry_status.configured
+
+
+def test_provider_secret_files_become_lists_for_list_settings(tmp_path: Path) -> None:
+    from pydantic import BaseModel, SecretStr
+
+    class StripeLike(BaseModel):
+        webhook_secrets: list[SecretStr] = []
+        api_key: SecretStr | None = None
+
+    (tmp_path / "whsec").write_text("whsec_old\nwhsec_new\n")
+    (tmp_path / "one").write_text("whsec_only\n")
+    (tmp_path / "key").write_text("sk_test_1\n")
+    config = tmp_path / "recoverkit.toml"
+    config.write_text(
+        "[providers.stripe]\n"
+        f'webhook_secrets_file = "{tmp_path / "one"}"\n'
+        f'api_key_file = "{tmp_path / "key"}"\n'
+        "[providers.other]\n"
+        f'webhook_secrets_file = "{tmp_path / "whsec"}"\n'
+    )
+    s = load_settings(config)
+    assert provider_overrides(s, "stripe", StripeLike) == {
+        "webhook_secrets": ["whsec_only"],
+        "api_key": "sk_test_1",
+    }
+    # Without the settings class: several lines make a list, one line a string.
+    assert provider_overrides(s, "other") == {"webhook_secrets": ["whsec_old", "whsec_new"]}
+    assert provider_overrides(s, "stripe")["webhook_secrets"] == "whsec_only"

@@ -15,7 +15,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -235,15 +235,32 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         _toml_path.reset(token)
 
 
-def provider_overrides(settings: Settings, name: str) -> dict[str, Any]:
+def _is_list_field(settings_class: type[BaseModel] | None, key: str) -> bool | None:
+    if settings_class is None or key not in settings_class.model_fields:
+        return None
+    annotation = settings_class.model_fields[key].annotation
+    return get_origin(annotation) in (list, tuple, set, frozenset) or any(
+        get_origin(arg) in (list, tuple, set, frozenset) for arg in get_args(annotation)
+    )
+
+
+def provider_overrides(
+    settings: Settings, name: str, settings_class: type[BaseModel] | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``ProviderClass.from_overrides(**…)`` from ``[providers.<name>]``.
 
     A ``<key>_file`` entry is read and passed as ``<key>`` (so a provider's secret can come from
-    a mounted file); the provider's own ``RECOVERKIT_<NAME>_*`` environment still applies to
-    everything not given here.
+    a mounted file): as a list of its non-empty lines when ``<key>`` is a list setting of
+    ``settings_class`` (several secrets during a rotation), or — without ``settings_class`` —
+    when the file has several lines; otherwise as one string. The provider's own
+    ``RECOVERKIT_<NAME>_*`` environment still applies to everything not given here.
     """
     table = dict(settings.providers.get(name, {}))
     for key in [k for k in table if k.endswith("_file")]:
         path = Path(str(table.pop(key)))
-        table[key.removesuffix("_file")] = _read_secret_file(path, f"providers.{name}.{key}")
+        target = key.removesuffix("_file")
+        text = _read_secret_file(path, f"providers.{name}.{key}")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        as_list = _is_list_field(settings_class, target)
+        table[target] = lines if (as_list if as_list is not None else len(lines) > 1) else text
     return table
