@@ -281,3 +281,19 @@ def test_retry_status_without_the_capability_answers_from_the_ledger(
     body = call(forwarded.app, "POST", "/retry/inv_1", headers=KEY).json()
     assert (body["retry"], body["reason"]) == (False, "invoice is recovered")
     assert ("retry_status", "inv_1") not in forwarded.provider.calls
+
+
+def test_a_delivery_abandoned_mid_processing_is_taken_over_later(forwarded: Service) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    assert (
+        repo.claim_butter_webhook(forwarded.engine, "d-crash", "retry_results", "inv_1", long_ago)
+        == "new"
+    )  # a handler crashed after this, without finishing or releasing
+    raw, headers = butter(RESULT, dedupe="d-crash")
+    response = call(
+        forwarded.app, "POST", "/webhooks/retry-results", content=raw, headers={**headers, **KEY}
+    )
+    assert response.status_code == 200
+    assert forwarded.provider.calls == [("reconcile", "inv_1")]

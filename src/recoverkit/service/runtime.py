@@ -62,7 +62,8 @@ class ProviderRegistry:
                 cls = self._plugins.provider_class(name)
                 try:
                     overrides = provider_overrides(self._settings, name, cls.settings_class)
-                    provider = cls.from_overrides(**overrides)
+                    # create_provider also points billing_context at the hook (Adyen needs it).
+                    provider = self._plugins.create_provider(name, **overrides)
                 except ConfigurationError:
                     raise
                 except Exception as exc:  # pydantic ValidationError and friends

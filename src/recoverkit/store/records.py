@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
@@ -136,9 +136,19 @@ def set_ledger_state(engine: Engine, invoice_id: str, state: str, now: datetime)
 
 
 def claim_butter_webhook(
-    engine: Engine, dedupe_id: str, kind: str, invoice_id: str | None, now: datetime
+    engine: Engine,
+    dedupe_id: str,
+    kind: str,
+    invoice_id: str | None,
+    now: datetime,
+    stale_after: timedelta = timedelta(minutes=10),
 ) -> str:
-    """Record a delivery as being processed: ``"new"``, or ``"done"``/``"processing"`` if seen."""
+    """Record a delivery as being processed: ``"new"``, or ``"done"``/``"processing"`` if seen.
+
+    A delivery left ``processing`` for longer than ``stale_after`` (its handler crashed before
+    finishing or releasing it) is taken over and reported ``"new"``, so a redelivery is not
+    refused forever.
+    """
     with engine.begin() as conn:
         stmt = (
             _insert(conn, butter_webhooks)
@@ -153,6 +163,18 @@ def claim_butter_webhook(
             .returning(butter_webhooks.c.dedupe_id)
         )
         if conn.execute(stmt).first() is not None:
+            return "new"
+        takeover = (
+            update(butter_webhooks)
+            .where(
+                butter_webhooks.c.dedupe_id == dedupe_id,
+                butter_webhooks.c.state == "processing",
+                butter_webhooks.c.received_at < now - stale_after,
+            )
+            .values(received_at=now)
+            .returning(butter_webhooks.c.dedupe_id)
+        )
+        if conn.execute(takeover).first() is not None:
             return "new"
         state = conn.execute(
             select(butter_webhooks.c.state).where(butter_webhooks.c.dedupe_id == dedupe_id)
