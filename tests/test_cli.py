@@ -158,12 +158,15 @@ def test_schema_writes_one_file_per_wire_message(tmp_path: Path) -> None:
     assert "transactions" in payments["required"]
 
 
-def test_demo_translates_every_sample_of_every_provider() -> None:
+def test_demo_shows_the_samples_and_runs_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = _run("demo")
     assert code == 0, out
     assert "POST /payments" in out
     assert "insufficient_funds" in out
+    assert "simulated issuer" in out
     assert "demo summary" in out
+    assert "every invoice charged at most once, every webhook verified" in out
 
 
 def test_real_script_never_prints_a_traceback(tmp_path: Path) -> None:

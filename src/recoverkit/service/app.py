@@ -155,9 +155,11 @@ def create_app(
             if not ok:
                 raise ConfigurationError(f"cannot start: {detail}")
         thread: threading.Thread | None = None
+        built_client = False
         if want_worker:
             if state.client is None:
                 state.client = build_client(settings)
+                built_client = True
             state.worker = Worker(
                 settings=settings,
                 plugins=plugins,
@@ -178,6 +180,9 @@ def create_app(
                 await run_in_threadpool(thread.join, 30)
             if state.worker is not None:
                 state.worker.close()
+            if built_client and state.client is not None:
+                state.client.close()  # its keep-alive connections to Recover
+                state.client = None
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

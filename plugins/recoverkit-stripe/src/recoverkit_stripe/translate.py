@@ -117,14 +117,14 @@ def _funding(card: Obj) -> FundingSource:
 
 
 def _outcome(charge: Obj, decline: NormalizedDecline | None) -> Outcome:
+    # Butter's example: raw_response_message "insufficient_funds" (the code), psp_response_message
+    # "The customer has insufficient funds." (the processor's words).
     outcome = charge.get("outcome") or {}
     message = charge.get("failure_message") or outcome.get("seller_message")
-    if not message:
-        message = "approved" if decline is None else decline.raw_code
     code = outcome.get("network_decline_code")
     return Outcome(
-        raw_response_message=str(message),
-        psp_response_message=decline.raw_code if decline else None,
+        raw_response_message=decline.raw_code if decline else "approved",
+        psp_response_message=str(message) if message else None,
         processor_response_code=int(code) if isinstance(code, str) and code.isdigit() else None,
         network_status=outcome.get("network_status"),
         response_type=ResponseType(decline.response_type.value) if decline else None,

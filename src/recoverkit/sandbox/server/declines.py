@@ -9,6 +9,7 @@ table, else the soft/hard flag.
 from __future__ import annotations
 
 import logging
+import re
 
 from recoverkit.declines import (
     DeclineCategory,
@@ -23,6 +24,7 @@ from recoverkit.schema import Transaction
 __all__ = ["decline_from_transaction"]
 
 logger = logging.getLogger("recoverkit.sandbox")
+_ISO_PREFIX = re.compile(r"^([0-9A-Z]{2})\s*:")
 
 
 def decline_from_transaction(
@@ -41,7 +43,9 @@ def decline_from_transaction(
             network=network,
             sent_to_network=not blocked,
         )
-    iso = iso_response(raw)
+    # "51", or "51 : Insufficient funds" as Adyen's refusalReasonRaw and Braintree send it.
+    prefix = _ISO_PREFIX.match(raw)
+    iso = iso_response(prefix.group(1) if prefix else raw)
     if iso is not None:
         category, response_type = iso.category, iso.response_type
     elif raw in DeclineCategory.__members__.values():

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from recoverkit.declines import DeclineTable, NormalizedDecline
@@ -22,7 +22,10 @@ from recoverkit.sandbox.server import store
 from recoverkit.sandbox.server.declines import decline_from_transaction
 from recoverkit.schema import PaymentEvent, PaymentMethodUpdate, dumps
 
-__all__ = ["DunningBook", "InvoiceState"]
+__all__ = ["DUE_STATES", "DunningBook", "InvoiceState"]
+
+#: Invoice states that still have a step to take.
+DUE_STATES = ("planning", "dunning", "paid_elsewhere", "awaiting_payment_method")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +239,7 @@ class DunningBook:
             rows = conn.execute(
                 select(inv.invoice_id)
                 .where(
-                    inv.state.in_(
-                        ("planning", "dunning", "paid_elsewhere", "awaiting_payment_method")
-                    ),
+                    inv.state.in_(DUE_STATES),
                     inv.next_attempt_at <= now,
                     or_(inv.claimed_until.is_(None), inv.claimed_until < now),
                 )
@@ -246,6 +247,21 @@ class DunningBook:
                 .limit(limit)
             ).all()
         return [r.invoice_id for r in rows]
+
+    def next_due(self) -> datetime | None:
+        """The earliest time anything is due: an invoice step or a webhook (re)delivery."""
+        inv, w = store.invoices.c, store.webhooks.c
+        with self.engine.connect() as conn:
+            step = conn.execute(
+                select(func.min(inv.next_attempt_at)).where(inv.state.in_(DUE_STATES))
+            ).scalar_one()
+            delivery = conn.execute(
+                select(func.min(w.next_try_at)).where(
+                    w.delivered_at.is_(None), w.gave_up_at.is_(None)
+                )
+            ).scalar_one()
+        due = [t for t in (step, delivery) if t is not None]
+        return min(due) if due else None
 
     def claim(self, invoice_id: str, worker: str, now: datetime, ttl: timedelta) -> bool:
         """Take the invoice for one step; False when another worker holds it."""
