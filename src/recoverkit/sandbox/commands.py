@@ -151,19 +151,49 @@ def train(
     invoices: Annotated[int, typer.Option(min=100, help="Invoices of the history.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seed of the history.")] = TRAINING_SEED_OFFSET,
     holdout: Annotated[float, typer.Option(help="Share of invoices held out.")] = 0.25,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Train on a sandbox's stored retries (e.g. sqlite:///recoverkit-sandbox.db) "
+            "instead of a simulated history."
+        ),
+    ] = None,
 ) -> None:
     """Fit the learned policy's model and report held-out metrics.
 
-    The history is simulated (the exploration policy on a seeded world) until the sandbox store
-    exists; the model file is a pickle: load only files you wrote.
+    The history is the sandbox's stored retries (``--database-url``), or else a simulated one
+    (the exploration policy on a seeded world). The model file is a pickle: load only files you
+    wrote.
     """
-    from recoverkit.sandbox.simulator.training import train_on_simulation
-    from recoverkit.sandbox.simulator.world import WorldConfig
-
     if not 0 < holdout < 1:
         raise _fail("--holdout must be between 0 and 1")
-    config = WorldConfig(invoices=invoices, seed=seed)
-    model, metrics = train_on_simulation(config, holdout=holdout)
+    if database_url is not None:
+        from datetime import timedelta
+
+        from recoverkit.sandbox.policies.learned import train_success_model
+        from recoverkit.sandbox.server.dunning import DunningBook
+        from recoverkit.sandbox.server.training import examples_from_sandbox
+        from recoverkit.store.engine import make_engine
+
+        book = DunningBook(make_engine(database_url), dunning_window=timedelta(days=30))
+        examples = examples_from_sandbox(book)
+        approved = sum(e.approved for e in examples)
+        if len({e.context.invoice_id for e in examples}) < 20 or approved in (0, len(examples)):
+            raise _fail(
+                f"the sandbox at {database_url} holds {len(examples)} finished retries "
+                f"({approved} approved) — too few to fit and hold out; let it run longer, or "
+                "train on a simulated history (omit --database-url)"
+            )
+        try:
+            model, metrics = train_success_model(examples, holdout=holdout, seed=seed)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    else:
+        from recoverkit.sandbox.simulator.training import train_on_simulation
+        from recoverkit.sandbox.simulator.world import WorldConfig
+
+        config = WorldConfig(invoices=invoices, seed=seed)
+        model, metrics = train_on_simulation(config, holdout=holdout)
     _out.print(metrics_table(metrics, f"held-out metrics ({holdout:.0%} of invoices)"))
     try:
         model.save(out)

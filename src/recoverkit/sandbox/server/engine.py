@@ -13,25 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 
-from recoverkit.declines import Advice, DeclineCategory, NormalizedDecline, ResponseType
+from recoverkit.declines import NormalizedDecline
 from recoverkit.errors import ProviderError
 from recoverkit.provider import InvoiceRef, Provider, RetryAttempt, RetryInstruction
 from recoverkit.rules import NetworkRules
 from recoverkit.sandbox.policies.base import (
-    InvoiceAttempt,
-    PolicyContext,
     Retry,
     RetryPolicy,
     guarded_next_attempt,
 )
-from recoverkit.sandbox.policies.base import PaymentMethodUpdate as PolicyMethodUpdate
 from recoverkit.sandbox.server import store
+from recoverkit.sandbox.server.context import decline_from_dict, policy_context
 from recoverkit.sandbox.server.dunning import DunningBook, InvoiceState
 from recoverkit.sandbox.server.merchant import (
     InvoiceUnknownError,
@@ -42,30 +40,9 @@ from recoverkit.sandbox.server.merchant import (
 from recoverkit.sandbox.server.settings import SandboxSettings
 from recoverkit.schema import EndOfDunning, PspTransaction, RetryResults, dumps
 
-__all__ = ["DunningEngine", "decline_from_dict"]
+__all__ = ["DunningEngine"]
 
 logger = logging.getLogger("recoverkit.sandbox")
-
-
-def decline_from_dict(data: Mapping[str, object]) -> NormalizedDecline:
-    """Rebuild a :class:`NormalizedDecline` from its ``to_dict()``."""
-    advice = data.get("advice")
-    visa = data.get("visa_category")
-    return NormalizedDecline(
-        category=DeclineCategory(str(data["category"])),
-        response_type=ResponseType(str(data["response_type"])),
-        raw_code=str(data["raw_code"]),
-        message=str(data["message"]) if data.get("message") is not None else None,
-        iso_response_code=str(data["iso_response_code"]) if data.get("iso_response_code") else None,
-        visa_category=int(str(visa)) if visa is not None else None,
-        mastercard_advice_code=(
-            str(data["mastercard_advice_code"]) if data.get("mastercard_advice_code") else None
-        ),
-        advice=Advice(str(advice)) if advice else None,
-        network=str(data["network"]) if data.get("network") else None,
-        sent_to_network=bool(data.get("sent_to_network", True)),
-        recognized=bool(data.get("recognized", True)),
-    )
 
 
 class DunningEngine:
@@ -119,52 +96,13 @@ class DunningEngine:
 
     # -- planning -------------------------------------------------------------------------------
 
-    def context(
-        self, invoice: InvoiceState, latest: NormalizedDecline, now: datetime
-    ) -> PolicyContext:
-        """What the policy sees: the invoice's attempts, the card's history, card updates."""
-        first = decline_from_dict(invoice.first_decline or invoice.last_decline or {})
-        history = [InvoiceAttempt(invoice.first_failed_at, False, first, invoice.payment_method_id)]
-        for row in self.book.attempts_of(invoice.invoice_id):
-            if row.finished_at is None or row.success is None:
-                continue
-            decline = decline_from_dict(json.loads(row.decline)) if row.decline else None
-            history.append(
-                InvoiceAttempt(row.finished_at, bool(row.success), decline, row.payment_method_id)
-            )
-        if history[-1].decline != latest and not history[-1].approved:
-            # A newer merchant-reported failure than any attempt we made.
-            history.append(InvoiceAttempt(now, False, latest, invoice.payment_method_id))
-        updates = [
-            PolicyMethodUpdate(
-                at, pm, "account_updater" if reason == "network_updated" else "customer"
-            )
-            for at, pm, reason in self.book.payment_method_updates_since(
-                invoice.customer_id, invoice.first_failed_at
-            )
-        ]
-        return PolicyContext(
-            invoice_id=invoice.invoice_id,
-            amount=invoice.amount,
-            currency=invoice.currency,
-            now=now,
-            invoice_attempts=history,
-            # Budgets count the credential that will be charged: the customer's newest card.
-            card_attempts=self.book.card_history(
-                updates[-1].payment_method_id
-                if updates and updates[-1].source == "customer"
-                else invoice.payment_method_id
-            ),
-            payment_method_updates=updates,
-            dunning_window=invoice.dunning_ends_at - invoice.first_failed_at,
-            network=invoice.scheme,
-        )
-
     def _schedule(
         self, invoice: InvoiceState, decline: NormalizedDecline, now: datetime, *, attempts: int
     ) -> bool:
         """Plan the next attempt through the guard; False when dunning ends or waits for a card."""
-        guarded = guarded_next_attempt(self.policy, self.context(invoice, decline, now), self.rules)
+        guarded = guarded_next_attempt(
+            self.policy, policy_context(self.book, invoice, now=now, latest=decline), self.rules
+        )
         decision = guarded.decision
         common = {
             "attempts": attempts,
