@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
@@ -13,6 +14,8 @@ from recoverkit.schema.money import is_currency
 
 def _as_utc(value: datetime) -> datetime:
     # Butter's webhook examples carry timestamps with no zone; RECOVER_API.md reads them as UTC.
+    if value.tzinfo is UTC:  # the common case, and the cheapest
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -31,6 +34,9 @@ def _currency_code(value: str) -> str:
     return code
 
 
+MAX_AMOUNT_DIGITS = 15
+
+
 def _json_number(value: object) -> object:
     # Recover sends and takes amounts as JSON numbers, never strings: "49.99" is refused.
     if isinstance(value, str):
@@ -38,7 +44,17 @@ def _json_number(value: object) -> object:
     # A JSON number arrives here as a float; repr() gives the shortest text that round-trips,
     # which is the text that was on the wire (exact up to 15 significant digits).
     if isinstance(value, float):
-        return Decimal(repr(value))
+        if not math.isfinite(value):
+            return value  # refused by the field as not finite
+        value = Decimal(repr(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        digits = len(value.as_tuple().digits)
+        if digits > MAX_AMOUNT_DIGITS:
+            raise ValueError(
+                f"an amount may have at most {MAX_AMOUNT_DIGITS} digits, this one has {digits}"
+            )
     return value
 
 
@@ -62,6 +78,6 @@ def _as_json_number(value: Decimal) -> float:
 Amount = Annotated[
     Decimal,
     BeforeValidator(_json_number),
-    Field(ge=0, allow_inf_nan=False, max_digits=15),
+    Field(ge=0, allow_inf_nan=False),
     PlainSerializer(_as_json_number, return_type=float, when_used="json"),
 ]

@@ -62,15 +62,19 @@ class WireModel(BaseModel):
     """Base of every wire model: unknown fields are errors, no coercion of strings to numbers."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, frozen=True)
-    _body_wrapper_note: ClassVar[str] = (
-        'the {"body": …} wrapper seen in generated samples is not part of the wire format'
-    )
+
+
+class _TopLevel(WireModel):
+    """A message that is a whole request or webhook body: refuses the ``{"body": …}`` wrapper
+    with a reason (nested objects need no such check, which keeps validation fast)."""
 
     @model_validator(mode="before")
     @classmethod
     def _reject_body_wrapper(cls, data: Any) -> Any:
-        if isinstance(data, dict) and set(data) == {"body"} and "body" not in cls.model_fields:
-            raise ValueError(cls._body_wrapper_note)
+        if isinstance(data, dict) and len(data) == 1 and "body" in data:
+            raise ValueError(
+                'the {"body": …} wrapper seen in generated samples is not part of the wire format'
+            )
         return data
 
 
@@ -208,7 +212,7 @@ class Transaction(WireModel):
         return self
 
 
-class PaymentEvent(WireModel):
+class PaymentEvent(_TopLevel):
     """``POST {base}/payments``: one invoice attempt cycle with its transactions."""
 
     endpoint: ClassVar[Literal["payments"]] = "payments"
@@ -220,7 +224,7 @@ class PaymentEvent(WireModel):
     custom: dict[str, Any] | None = None
 
 
-class PaymentMethodUpdate(WireModel):
+class PaymentMethodUpdate(_TopLevel):
     """``POST {base}/payment_method_updates``: a payment method added, updated or removed."""
 
     endpoint: ClassVar[Literal["payment_method_updates"]] = "payment_method_updates"
@@ -231,14 +235,14 @@ class PaymentMethodUpdate(WireModel):
     reason: str | None = None
 
 
-class RecoverAccepted(WireModel):
+class RecoverAccepted(_TopLevel):
     """Recover's 200 answer to Payments and Payment Method Updates."""
 
     message: str
     request_id: str
 
 
-class RecoverError(WireModel):
+class RecoverError(_TopLevel):
     """Recover's 400/403/415 (``errors`` set) and 404 answers; ``errors``' shape is undocumented."""
 
     message: str
@@ -294,7 +298,7 @@ class RetryPaymentMethod(WireModel):
     billing_address: BillingAddress | None = None
 
 
-class RetryStatusResponse(WireModel):
+class RetryStatusResponse(_TopLevel):
     """The merchant's 200 answer to RetryStatus: may Recover retry, and for how much."""
 
     retry: bool
@@ -313,7 +317,7 @@ class PspTransaction(WireModel):
     success: bool
 
 
-class RetryResults(WireModel):
+class RetryResults(_TopLevel):
     """The Retry Results webhook: the outcome of one retry attempt."""
 
     timestamp: Timestamp
@@ -339,7 +343,7 @@ class RetryResults(WireModel):
         return self
 
 
-class EndOfDunning(WireModel):
+class EndOfDunning(_TopLevel):
     """The End of Dunning webhook: Recover makes no further attempts on this invoice."""
 
     timestamp: Timestamp
@@ -348,7 +352,7 @@ class EndOfDunning(WireModel):
     custom: dict[str, Any] | None = None
 
 
-class WebhookAck(WireModel):
+class WebhookAck(_TopLevel):
     """The merchant's answer to a Recover webhook."""
 
     detail: str = "Event delivered successfully"
