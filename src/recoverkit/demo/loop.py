@@ -28,6 +28,7 @@ from sqlalchemy import Engine, Table, func, select
 from recoverkit.config import EndpointAuth, Settings
 from recoverkit.demo.psp import SimulatedPsp, simulated
 from recoverkit.demo.servers import LoopbackServer
+from recoverkit.errors import RecoverkitError
 from recoverkit.plugins import Plugins
 from recoverkit.provider import Provider, WebhookRequest
 from recoverkit.sandbox.clock import SimulatedClock
@@ -39,12 +40,16 @@ from recoverkit.schema import PaymentEvent
 from recoverkit.service.app import create_app
 from recoverkit.store import butter_webhooks, make_engine, upgrade
 
-__all__ = ["DemoReport", "ProviderTally", "run_demo"]
+__all__ = ["DemoError", "DemoReport", "ProviderTally", "run_demo"]
 
 STEP = timedelta(hours=6)
 SANDBOX_KEY = "demo_sandbox_key"
 MERCHANT_KEY = "demo_merchant_key"
 SIGNING_SECRET = "demo_butter_signing_secret"  # noqa: S105 - a throwaway value for this run
+
+
+class DemoError(RecoverkitError):
+    """The demo could not run its loop (a server did not start, events did not arrive)."""
 
 
 @dataclass
@@ -148,7 +153,7 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> No
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"demo: timed out waiting for {what}")
+            raise DemoError(f"demo: timed out waiting for {what}")
         time.sleep(0.05)
 
 

@@ -9,6 +9,8 @@ import time
 import uvicorn
 from starlette.types import ASGIApp
 
+from recoverkit.errors import RecoverkitError
+
 __all__ = ["LoopbackServer"]
 
 
@@ -40,7 +42,7 @@ class LoopbackServer:
         deadline = time.monotonic() + timeout
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start on port {self.port}")
+                raise RecoverkitError(f"{self.name} did not start on port {self.port}")
             time.sleep(0.02)
 
     def stop(self) -> None:

@@ -47,7 +47,8 @@ def provider_factory(config: Path | None = None) -> Any:
     @cache
     def provider(name: str) -> Provider:
         cls = registry.provider_class(name)
-        return cls.from_overrides(**provider_overrides(settings, name))
+        overrides = provider_overrides(settings, name, cls.settings_class)
+        return registry.create_provider(name, **overrides)
 
     return provider
 
