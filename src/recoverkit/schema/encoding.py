@@ -85,10 +85,11 @@ def parse(model: type[M], data: Any, *, context: Mapping[str, Any] | None = None
 
     Raises :class:`~recoverkit.errors.WireValidationError` naming every failing field path.
     """
+    ctx = None if context is None else dict(context)
     try:
         if isinstance(data, str | bytes):
-            return model.model_validate_json(data, context=dict(context or {}))
-        return model.model_validate(data, context=dict(context or {}))
+            return model.model_validate_json(data, context=ctx)
+        return model.model_validate(data, context=ctx)
     except ValidationError as exc:
         errors = [(field_path(err["loc"]), err["msg"]) for err in exc.errors()]
         raise WireValidationError(model.__name__, errors) from None
