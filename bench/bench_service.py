@@ -261,6 +261,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--saturate",
+        type=int,
+        default=64,
+        help="connections for the capacity measurement (enough to saturate both servers)",
+    )
     parser.add_argument("--serve", choices=["bare", "recover"])
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
@@ -307,17 +313,27 @@ def main() -> None:
     try:
         for port, proc in zip((bare_port, recover_port, rk_port), procs, strict=True):
             wait_port(port, proc)
-        s, c = args.seconds, args.connections
-        bare_ok, _ = asyncio.run(
-            closed_loop(bare_port, s, lambda n: signed_request(bare_port, n), c)
-        )
-        bare = bare_ok / s
-        print(f"bare endpoint (uvicorn+starlette):   {bare:8.0f} req/s")
-        ingest_ok, ingest_err = asyncio.run(
-            closed_loop(rk_port, s, lambda n: signed_request(rk_port, n), c)
-        )
-        ingest = ingest_ok / s
-        print(f"signed ingest, durable commit:       {ingest:8.0f} req/s ({ingest_err} errors)")
+        s = args.seconds
+        # Capacity is measured where both servers are saturated. With few connections the
+        # ingest rate is bounded by latency instead: every request waits for its group's fsync,
+        # so it rises with concurrency while the bare endpoint (pure CPU) does not.
+        rates: dict[tuple[str, int], float] = {}
+        for c in sorted({args.connections, args.saturate}):
+            bare_ok, _ = asyncio.run(
+                closed_loop(bare_port, s, lambda n: signed_request(bare_port, n), c)
+            )
+            rates["bare", c] = bare_ok / s
+            print(f"bare endpoint (uvicorn+starlette):   {bare_ok / s:8.0f} req/s  ({c} conns)")
+            offset = 10**8 * c
+            ingest_ok, ingest_err = asyncio.run(
+                closed_loop(rk_port, s, lambda n, o=offset: signed_request(rk_port, n + o), c)
+            )
+            rates["ingest", c] = ingest_ok / s
+            print(
+                f"signed ingest, durable commit:       {ingest_ok / s:8.0f} req/s  ({c} conns, "
+                f"{ingest_err} errors)"
+            )
+        bare, ingest = rates["bare", args.saturate], rates["ingest", args.saturate]
         offset = 10**7
         lat = asyncio.run(open_loop(rk_port, 300, s, lambda n: signed_request(rk_port, n + offset)))
         p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
@@ -333,7 +349,7 @@ def main() -> None:
         )
         procs.append(worker)
         started = time.perf_counter()
-        deadline = started + 30
+        deadline = started + 90
         sent = 0
         while time.perf_counter() < deadline:
             sent = repo.counts(engine)["outbox"].get("sent", 0)
@@ -347,7 +363,12 @@ def main() -> None:
             f" ({sent}/{stored} in {took:.1f} s, incl. start-up)"
         )
         print()
-        print(f"ratio ingest/bare   = {ingest / bare:5.2f}   (target >= 0.40)")
+        low = args.connections
+        print(
+            f"ratio ingest/bare   = {ingest / bare:5.2f}   (target >= 0.40; {args.saturate} "
+            f"connections, both saturated; at {low}: "
+            f"{rates['ingest', low] / rates['bare', low]:.2f}, latency-bound)"
+        )
         print(f"p99 ack at 300 rps  = {p99:5.1f} ms (target <= 50 ms)")
         print(f"forwarding          = {forward:5.0f}/s (target >= 500/s)")
     finally:
