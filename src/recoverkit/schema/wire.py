@@ -78,7 +78,20 @@ class _TopLevel(WireModel):
         return data
 
 
-class FundingSource(StrEnum):
+class _AnyCase(StrEnum):
+    """An enum whose wire spelling has one case but accepts any: the exact spelling validates in
+    pydantic-core, only another case reaches Python (``_missing_``)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> _AnyCase | None:
+        if isinstance(value, str):
+            for member in cls:
+                if member.value.lower() == value.lower():
+                    return member
+        return None
+
+
+class FundingSource(_AnyCase):
     """``transactions[].funding_source``: upper case on the wire; any case accepted."""
 
     CREDIT = "CREDIT"
@@ -90,7 +103,7 @@ class FundingSource(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-class BillingPeriod(StrEnum):
+class BillingPeriod(_AnyCase):
     """``subscription.billing.period``: any case accepted; sent lower case."""
 
     DAY = "day"
@@ -120,11 +133,6 @@ class Billing(WireModel):
 
     period: BillingPeriod | None = None
     frequency: PositiveInt | None = None
-
-    @field_validator("period", mode="before")
-    @classmethod
-    def _any_case(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
 
 
 class Subscription(WireModel):
@@ -187,11 +195,6 @@ class Transaction(WireModel):
     issuer_country: str | None = Field(default=None, min_length=2, max_length=2)
     refunded: bool | None = None
     enhanced_data: EnhancedData | None = None
-
-    @field_validator("funding_source", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
     @field_validator("psp")
     @classmethod
