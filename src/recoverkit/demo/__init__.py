@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console, Group
@@ -18,12 +19,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from recoverkit.demo.loop import DemoReport, ProviderTally, run_demo
-from recoverkit.demo.psp import SimulatedPsp
 from recoverkit.errors import RecoverkitError
 from recoverkit.plugins import Plugins
 from recoverkit.provider import Provider
 from recoverkit.schema import PaymentEvent
+
+if TYPE_CHECKING:
+    from recoverkit.demo.loop import DemoReport, ProviderTally
+    from recoverkit.demo.psp import SimulatedPsp
 
 __all__ = ["demo"]
 
@@ -158,6 +161,10 @@ def demo() -> None:
             live.update(Panel(_live_table(now, psp), title="dunning"))
 
         try:
+            # Imported here: the loop pulls in the service and the sandbox (uvicorn, SQLAlchemy),
+            # which every other `recoverkit` command would otherwise pay for at start-up.
+            from recoverkit.demo.loop import run_demo
+
             report = run_demo(registry, on_step=on_step)
         except RecoverkitError as exc:
             console.print(f"[bold red]error:[/] {exc}")

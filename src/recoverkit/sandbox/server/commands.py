@@ -16,7 +16,6 @@ from recoverkit.sandbox.clock import Clock, SimulatedClock, SystemClock
 from recoverkit.sandbox.policies.base import RetryPolicy
 from recoverkit.sandbox.policies.decline_aware import DeclineAwarePolicy
 from recoverkit.sandbox.policies.fixed import FixedSchedule
-from recoverkit.sandbox.server.app import Sandbox
 from recoverkit.sandbox.server.settings import SandboxSettings
 
 __all__ = ["add_server_commands", "policy_by_name", "provider_factory"]
@@ -73,6 +72,9 @@ def add_server_commands(sandbox_app: typer.Typer) -> None:
     ) -> None:
         """Serve a local, Butter-compatible Recover: ingest, decide, retry, send webhooks."""
         import uvicorn
+
+        # Imported here, not at start-up: every other `recoverkit` command would pay for it.
+        from recoverkit.sandbox.server.app import Sandbox
 
         overrides: dict[str, Any] = {"policy": policy} if policy else {}
         settings = SandboxSettings(**overrides)
