@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import httpx
 from starlette.applications import Starlette
 
-from recoverkit.declines import DeclineTable
 from recoverkit.provider import Provider
 from recoverkit.sandbox.clock import Clock
 from recoverkit.sandbox.policies.base import RetryPolicy
@@ -47,15 +46,10 @@ class Sandbox:
         providers: Callable[[str], Provider],
         clock: Clock,
         merchant_transport: httpx.BaseTransport | None = None,
-        decline_tables: dict[str, DeclineTable] | None = None,
     ) -> Sandbox:
         """Build the store, engine and ASGI app; nothing runs until asked."""
         db = make_engine(settings.database_url)
-        book = DunningBook(
-            db,
-            dunning_window=settings.dunning_window,
-            decline_tables=decline_tables or {},
-        )
+        book = DunningBook(db, dunning_window=settings.dunning_window)
         merchant = MerchantClient(settings, transport=merchant_transport)
         engine = DunningEngine(settings, book, policy, providers, merchant)
         app = create_ingest_app(settings, book, clock.now)

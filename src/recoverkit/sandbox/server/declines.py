@@ -1,9 +1,10 @@
 """What a Recover sandbox can learn about a decline from the wire alone.
 
 Payments events carry ``outcome.raw_response_message`` and ``response_type``, not recoverkit's
-normalized decline. The sandbox reads them the way a recovery service would: through the PSP
-plugin's own decline table when the plugin is installed and publishes one, else the ISO 8583
-table, else the soft/hard flag.
+normalized decline. The sandbox reads them the way a recovery service would: an ISO 8583 code
+(``"51"`` or ``"51 : Insufficient funds"``) through the core's table, a decline-category name
+(Stripe-style codes such as ``insufficient_funds``), else the soft/hard flag. PSP plugins'
+decline tables are keyed by codes that do not reach the wire as such, so they are not used.
 """
 
 from __future__ import annotations
@@ -11,14 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
-from recoverkit.declines import (
-    DeclineCategory,
-    DeclineTable,
-    NormalizedDecline,
-    ResponseType,
-    iso_response,
-    normalize,
-)
+from recoverkit.declines import DeclineCategory, NormalizedDecline, ResponseType, iso_response
 from recoverkit.schema import Transaction
 
 __all__ = ["decline_from_transaction"]
@@ -27,22 +21,12 @@ logger = logging.getLogger("recoverkit.sandbox")
 _ISO_PREFIX = re.compile(r"^([0-9A-Z]{2})\s*:")
 
 
-def decline_from_transaction(
-    transaction: Transaction, table: DeclineTable | None = None
-) -> NormalizedDecline:
+def decline_from_transaction(transaction: Transaction) -> NormalizedDecline:
     """A failed wire transaction's decline, as precisely as the wire allows."""
     outcome = transaction.outcome
     raw = outcome.raw_response_message.strip()
     network = transaction.scheme.lower()
     blocked = (outcome.network_status or "") in {"not_sent_to_network", "psp_block"}
-    if table is not None and table.lookup(raw) is not None:
-        return normalize(
-            table,
-            raw,
-            message=outcome.psp_response_message,
-            network=network,
-            sent_to_network=not blocked,
-        )
     # "51", or "51 : Insufficient funds" as Adyen's refusalReasonRaw and Braintree send it.
     prefix = _ISO_PREFIX.match(raw)
     iso = iso_response(prefix.group(1) if prefix else raw)
@@ -70,5 +54,5 @@ def decline_from_transaction(
         visa_category=iso.visa_category if iso and network == "visa" else None,
         network=network,
         sent_to_network=not blocked,
-        recognized=iso is not None or table is not None,
+        recognized=iso is not None,
     )

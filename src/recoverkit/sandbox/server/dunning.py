@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from recoverkit.declines import DeclineTable, NormalizedDecline
+from recoverkit.declines import NormalizedDecline
 from recoverkit.rules import CardAttempt
 from recoverkit.sandbox.server import store
 from recoverkit.sandbox.server.declines import decline_from_transaction
@@ -86,11 +86,9 @@ class DunningBook:
         engine: Engine,
         *,
         dunning_window: timedelta,
-        decline_tables: dict[str, DeclineTable] | None = None,
     ) -> None:
         self.engine = engine
         self.dunning_window = dunning_window
-        self.decline_tables = decline_tables or {}
         store.create_tables(engine)
 
     # -- ingest ---------------------------------------------------------------------------------
@@ -202,7 +200,7 @@ class DunningBook:
             )
 
     def _decline(self, transaction: Any) -> NormalizedDecline:
-        return decline_from_transaction(transaction, self.decline_tables.get(transaction.psp))
+        return decline_from_transaction(transaction)
 
     @staticmethod
     def _card_attempt(conn: Any, **values: Any) -> None:
