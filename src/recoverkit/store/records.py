@@ -118,6 +118,7 @@ def get_ledger(engine: Engine, invoice_id: str) -> LedgerEntry | None:
         return None
     data = row._asdict()
     data.pop("updated_at", None)
+    data.pop("forgotten_at", None)
     data["extra"] = json.loads(data["extra"]) if data.get("extra") else {}
     return LedgerEntry(**data)
 

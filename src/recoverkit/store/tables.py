@@ -89,8 +89,11 @@ inbox = Table(
     Column("claimed_by", String(64)),
     Column("claimed_until", UTCDateTime),
     Column("last_error", Text),
+    Column("digest", String(64)),  # SHA-256 of the payload as received; kept after a purge
+    Column("payload_purged_at", UTCDateTime),  # retention or erasure dropped ``data``
     UniqueConstraint("provider", "dedupe_key"),
     Index(None, "state", "next_attempt_at"),
+    Index(None, "received_at"),
 )
 
 outbox = Table(
@@ -114,6 +117,7 @@ outbox = Table(
     Column("request_id", String(255)),
     Column("last_status", Integer),
     Column("last_error", Text),
+    Column("forgotten_at", UTCDateTime),  # erasure requested: anonymise the body once sent
     UniqueConstraint("endpoint", "dedupe_key"),
     Index(None, "state", "next_attempt_at"),
 )
@@ -137,6 +141,7 @@ ledger = Table(
     Column("last_event_at", UTCDateTime, nullable=False),  # orders out-of-order deliveries
     Column("updated_at", UTCDateTime, nullable=False),
     Column("extra", Text),
+    Column("forgotten_at", UTCDateTime),  # customer data anonymised by ``recoverkit forget``
 )
 
 butter_webhooks = Table(
@@ -147,6 +152,9 @@ butter_webhooks = Table(
     Column("invoice_id", String(255)),
     Column("state", String(16), nullable=False),  # processing | done
     Column("received_at", UTCDateTime, nullable=False),
+    # kind + invoice id + canonical body: a replay is recognised whatever its header or bytes
+    Column("message_key", String(64)),
+    Index(None, "message_key", unique=True),
 )
 
 backfill_cursors = Table(
