@@ -143,3 +143,40 @@ def test_iso_code_is_read_from_the_raw_acquirer_response(raw: str | None, iso: s
 )
 def test_payment_method_names_the_network(method: str | None, network: str | None) -> None:
     assert network_name(method) == network
+
+
+@pytest.mark.parametrize(
+    ("refusal", "mac", "response_type", "advice"),
+    [
+        # Referral (ISO 01) is Visa category 4: reattempts are allowed within the scheme caps.
+        ({"reason": "Referral"}, None, ResponseType.SOFT, None),
+        ({"code": "3"}, None, ResponseType.SOFT, None),
+        ({"reason": "referral", "raw": "01: Refer to card issuer"}, None, ResponseType.SOFT, None),
+        ({"reason": "Refused", "raw": "01 : Refer to card issuer"}, None, ResponseType.SOFT, None),
+        # ... unless the issuer's Mastercard advice says otherwise: the advice wins.
+        ({"reason": "Referral"}, "03 : Do not try", ResponseType.HARD, Advice.DO_NOT_TRY_AGAIN),
+        ({"reason": "Referral"}, "21", ResponseType.HARD, Advice.DO_NOT_TRY_AGAIN),
+    ],
+)
+def test_referral_is_soft_unless_the_advice_forbids_retries(
+    refusal: dict[str, str], mac: str | None, response_type: ResponseType, advice: Advice | None
+) -> None:
+    decline = normalize_refusal(**refusal, merchant_advice_code=mac, network="mastercard")
+    assert decline.category is DeclineCategory.GENERIC_SOFT
+    assert decline.iso_response_code in (None, "01")
+    assert decline.response_type is response_type
+    assert decline.advice is advice
+    assert decline.recognized
+
+
+def test_referral_row_note_agrees_with_its_mapping_and_names_its_source() -> None:
+    row = decline_table().lookup("3")
+    assert row is not None
+    assert (row.category, row.response_type, row.iso_response_code) == (
+        DeclineCategory.GENERIC_SOFT,
+        ResponseType.SOFT,
+        "01",
+    )
+    assert row.extra["note"].startswith("soft:")
+    assert "no retry" not in row.extra["note"].split(";")[0]
+    assert "visa" in row.source  # the Visa category rules decided it, not Adyen's code list
