@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -11,6 +12,7 @@ from recoverkit.declines import (
     DeclineCategory,
     DeclineTable,
     MacAction,
+    NormalizedDecline,
     ResponseType,
     iso_response,
     mac_code,
@@ -234,3 +236,55 @@ def test_a_psp_block_is_recorded_as_not_sent_to_network(table):
     decline = normalize(table, "do_not_honor", sent_to_network=False)
     assert decline.sent_to_network is False
     assert decline.to_dict()["sent_to_network"] is False
+
+
+# --- an explicit "do not try again" --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "table_type"),
+    [
+        ("insufficient_funds", ResponseType.SOFT),  # the row's own advice is try_again_later
+        ("do_not_honor", ResponseType.SOFT),
+        ("expired_card", ResponseType.HARD),
+        ("brand_new_code", ResponseType.SOFT),  # not in the table: generic soft fallback
+    ],
+)
+def test_explicit_do_not_try_again_advice_makes_any_code_hard(table, code, table_type):
+    plain = normalize(table, code)
+    assert plain.response_type is table_type
+    decline = normalize(table, code, advice=Advice.DO_NOT_TRY_AGAIN)
+    assert decline.response_type is ResponseType.HARD
+    assert decline.advice is Advice.DO_NOT_TRY_AGAIN
+    assert decline.category is plain.category  # the PSP's reason is kept
+    assert decline.to_dict()["response_type"] == "hard_decline"
+
+
+def test_a_row_advising_do_not_try_again_is_hard_even_if_the_row_says_soft():
+    soft_row = DeclineTable.from_text(
+        f"code,category,response_type,iso_response_code,advice,source\n"
+        f"no_retry,generic_soft,soft_decline,,do_not_try_again,{SRC}\n",
+        name="t.csv",
+    )
+    decline = normalize(soft_row, "no_retry")
+    assert (decline.advice, decline.response_type) == (Advice.DO_NOT_TRY_AGAIN, ResponseType.HARD)
+
+
+def test_other_advice_leaves_the_tables_type(table):
+    decline = normalize(table, "do_not_honor", advice=Advice.TRY_AGAIN_LATER)
+    assert decline.response_type is ResponseType.SOFT
+
+
+def test_a_decline_built_by_hand_with_do_not_try_again_is_hard():
+    # Plugins that build or copy a NormalizedDecline themselves get the same rule.
+    decline = NormalizedDecline(
+        category=DeclineCategory.GENERIC_SOFT,
+        response_type=ResponseType.SOFT,
+        raw_code="x",
+        advice=Advice.DO_NOT_TRY_AGAIN,
+    )
+    assert decline.response_type is ResponseType.HARD
+    copied = dataclasses.replace(decline, raw_code="y", response_type=ResponseType.SOFT)
+    assert copied.response_type is ResponseType.HARD
+    softened = dataclasses.replace(decline, advice=None, response_type=ResponseType.SOFT)
+    assert softened.response_type is ResponseType.SOFT

@@ -87,6 +87,29 @@ def test_issuer_advice_do_not_try_again_is_never_retried():
     assert result.verdict is Verdict.NEVER
 
 
+@pytest.mark.parametrize(
+    "category",
+    [
+        DeclineCategory.INSUFFICIENT_FUNDS,
+        DeclineCategory.GENERIC_SOFT,
+        DeclineCategory.ISSUER_UNAVAILABLE,
+        DeclineCategory.CARD_DATA_INVALID,
+        DeclineCategory.BLOCKED_BY_PSP,
+    ],
+)
+def test_do_not_try_again_binds_the_credential_until_the_customer_gives_another(category):
+    # Whatever the code's category, the advice is about the credential: a refreshed card
+    # (account updater) is the same credential; a different payment method lifts it.
+    advised = decline(category, network="mastercard", advice=Advice.DO_NOT_TRY_AGAIN)
+    assert advised.response_type is ResponseType.HARD
+    assert may_retry(advised, declines(1), now=NOW).verdict is Verdict.NEVER
+    refreshed = may_retry(advised, declines(1), now=NOW, payment_method_changed_since_decline=True)
+    assert refreshed.verdict is Verdict.NEVER
+    assert "do_not_try_again" in refreshed.reason
+    new_card = may_retry(advised, [], now=NOW, new_payment_method_from_customer=True)
+    assert new_card.verdict is Verdict.RETRY
+
+
 # --- after a payment-method change -------------------------------------------------------------
 
 

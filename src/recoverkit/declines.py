@@ -69,7 +69,11 @@ class Advice(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NormalizedDecline:
-    """One decline, normalized. ``raw_code`` is the PSP's own code exactly as received."""
+    """One decline, normalized. ``raw_code`` is the PSP's own code exactly as received.
+
+    ``advice=Advice.DO_NOT_TRY_AGAIN`` always comes with ``response_type=HARD``: the constructor
+    makes it so for every plugin, since the advice wins over the code's usual type.
+    """
 
     category: DeclineCategory
     response_type: ResponseType
@@ -84,6 +88,13 @@ class NormalizedDecline:
     sent_to_network: bool = True
     #: False when the raw code was not in the PSP's table and fell back to ``GENERIC_SOFT``.
     recognized: bool = True
+
+    def __post_init__(self) -> None:
+        # An explicit "do not try again" from the issuer, the network or the PSP means the
+        # credential will never be approved: hard, whatever the code's usual type and whoever
+        # built the decline (normalize, a plugin's own code, dataclasses.replace).
+        if self.advice is Advice.DO_NOT_TRY_AGAIN and self.response_type is not ResponseType.HARD:
+            object.__setattr__(self, "response_type", ResponseType.HARD)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (enums as their wire strings)."""
@@ -362,9 +373,11 @@ def normalize(
 ) -> NormalizedDecline:
     """Map one raw PSP decline to a :class:`NormalizedDecline`; never raises for unknown codes.
 
-    Explicit arguments win over the table row. A raw MAC 03 or 21 makes the decline hard with
-    ``do_not_try_again``; MAC 01 makes it hard with ``confirm_card_data`` (retry after the card is
-    updated). The Visa category is filled from the ISO code when the network is Visa.
+    Explicit arguments win over the table row. An explicit ``advice=Advice.DO_NOT_TRY_AGAIN``
+    (Stripe's ``advice_code``, or any PSP's equivalent) always makes the decline hard, whatever the
+    row says; so does a raw MAC 03 or 21, which also sets that advice. MAC 01 makes it hard with
+    ``confirm_card_data`` (retry after the card is updated). The Visa category is filled from the
+    ISO code when the network is Visa.
     """
     row = table.lookup(raw_code)
     if row is None:
@@ -384,11 +397,14 @@ def normalize(
     mac_info = mastercard_advice(mac) if mac else None
     mac_action = mac_info.action if mac_info else None
     if mac_action is MacAction.NEVER:
-        response_type, advice = ResponseType.HARD, Advice.DO_NOT_TRY_AGAIN
+        advice = Advice.DO_NOT_TRY_AGAIN
     elif mac_action is MacAction.AFTER_PAYMENT_METHOD_CHANGE:
         response_type = ResponseType.HARD
         if advice is not Advice.DO_NOT_TRY_AGAIN:
             advice = Advice.CONFIRM_CARD_DATA
+    if advice is Advice.DO_NOT_TRY_AGAIN:
+        # The advice wins over the table: a soft code with "do not try again" is hard.
+        response_type = ResponseType.HARD
 
     is_visa = network is not None and network.strip().lower() == "visa"
     return NormalizedDecline(

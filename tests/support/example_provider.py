@@ -32,7 +32,7 @@ from recoverkit import (
     WebhookRequest,
     hookimpl,
 )
-from recoverkit.declines import DeclineTable, normalize
+from recoverkit.declines import Advice, DeclineTable, normalize
 from recoverkit.schema import (
     Customer,
     EndOfDunning,
@@ -162,6 +162,7 @@ class ExampleProvider(Provider):
                 obj["failure_code"],
                 message=obj.get("failure_message"),
                 mastercard_advice_code=obj.get("advice_code"),
+                advice=Advice(obj["advice"]) if obj.get("advice") else None,
                 network=card["network"],
             )
         created = datetime.fromtimestamp(int(obj["created"]), UTC)

@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from recoverkit.declines import DeclineCategory, ResponseType
+from recoverkit.declines import Advice, DeclineCategory, NormalizedDecline, ResponseType, normalize
 from recoverkit.errors import SignatureError, WebhookError
 from recoverkit.provider import Capability, Provider, ProviderEvent, WebhookRequest
+from recoverkit.rules import Verdict, may_retry
 from recoverkit.schema import parse
 from recoverkit.testing.scan import scan_paths, scan_text
 
@@ -103,6 +104,17 @@ class ProviderConformance:
     def decline_table(self) -> Any:
         """The plugin's decline table (``recoverkit.declines.DeclineTable``), or None."""
         return None
+
+    @pytest.fixture
+    def do_not_try_again_samples(self, provider: Provider) -> list[Sample]:
+        """Signed webhooks whose decline carries the PSP's explicit "do not try again".
+
+        That is Stripe's ``advice_code: do_not_try_again``, a raw Mastercard MAC 03 or 21, or the
+        PSP's own equivalent, on a code whose usual type is soft where possible. Every decline
+        they translate to must be hard with a "never" retry verdict. Empty by default: the
+        table check (:meth:`test_do_not_try_again_advice_is_hard_for_every_code`) still runs.
+        """
+        return []
 
     @pytest.fixture
     def scanned_paths(self) -> list[Path]:
@@ -244,6 +256,65 @@ class ProviderConformance:
         for row in rows:
             assert DeclineCategory(row.category)
             assert ResponseType(row.response_type)
+
+    def test_do_not_try_again_advice_is_hard_for_every_code(self, decline_table: Any) -> None:
+        """Every code of the table, and one it lacks, with an explicit do-not-try-again: hard."""
+        if decline_table is None:
+            pytest.skip("the plugin declares no decline table")
+        now = datetime.now(UTC)
+        rows = list(decline_table.rows)
+        wrong = [
+            f"{decline_table.name}, line {row.line}: code {row.code!r} advises "
+            f"{Advice.DO_NOT_TRY_AGAIN.value} but its response_type is {row.response_type.value}"
+            f" (must be {ResponseType.HARD.value})"
+            for row in rows
+            if row.advice is Advice.DO_NOT_TRY_AGAIN and row.response_type is not ResponseType.HARD
+        ]
+        assert not wrong, "\n".join(wrong)
+        unknown = "recoverkit-conformance-unknown-code"
+        for code in [row.code for row in rows] + [unknown]:
+            for advised in (
+                {"advice": Advice.DO_NOT_TRY_AGAIN},
+                {"mastercard_advice_code": "03", "network": "mastercard"},
+                {"mastercard_advice_code": "21", "network": "mastercard"},
+            ):
+                decline = normalize(decline_table, code, **advised)
+                self._assert_never_again(decline, now, f"{decline_table.name}: {code!r} {advised}")
+
+    def test_do_not_try_again_samples_translate_to_hard_declines(
+        self, provider: Provider, do_not_try_again_samples: list[Sample]
+    ) -> None:
+        if not do_not_try_again_samples:
+            pytest.skip(f"{provider.name}: no do_not_try_again_samples (the table check still ran)")
+        now = datetime.now(UTC)
+        for sample in do_not_try_again_samples:
+            found = 0
+            for event in self._events(provider, sample.request):
+                for message in provider.translate(event).messages:
+                    if message.decline is None:
+                        continue
+                    found += 1
+                    self._assert_never_again(message.decline, now, sample.name)
+                    wire = json.loads(message.to_json())["body"]
+                    types = [
+                        t["outcome"].get("response_type")
+                        for t in wire.get("transactions", [])
+                        if not t.get("success")
+                    ]
+                    assert types, f"{sample.name}: the declined transaction is not in the body"
+                    assert set(types) == {ResponseType.HARD.value}, (
+                        f"{sample.name}: Recover was told {types}, not {ResponseType.HARD.value}"
+                    )
+            assert found, f"{sample.name}: translated to no decline"
+
+    @staticmethod
+    def _assert_never_again(decline: NormalizedDecline, now: datetime, where: str) -> None:
+        assert decline.response_type is ResponseType.HARD, (
+            f"{where}: do-not-try-again gave {decline.response_type.value}"
+        )
+        assert decline.advice is Advice.DO_NOT_TRY_AGAIN, f"{where}: advice {decline.advice}"
+        verdict = may_retry(decline, [], now=now, payment_method_changed_since_decline=True)
+        assert verdict.verdict is Verdict.NEVER, f"{where}: may_retry said {verdict.verdict}"
 
     def _run_idempotency(
         self, provider: Provider, cases: list[IdempotencyCase], capability: Capability
