@@ -132,6 +132,12 @@ def test_settlement_declined_ach_sale(provider: BraintreeProvider) -> None:
     assert decline is not None
     assert decline.raw_code == "4001"
     assert translation.messages[0].dedupe_key == "braintree:attempt:txn_ach_1:settlement"
+    # The authorization said 1000 Approved; Recover is told the settlement outcome instead.
+    assert txn.outcome.processor_response_code == 4001
+    assert txn.outcome.psp_response_message == "Settlement Declined"
+    assert txn.outcome.raw_response_message == "4001 : Settlement Declined"
+    assert txn.outcome.response_type is not None
+    assert txn.outcome.response_type.value == "soft_decline"
 
 
 def test_mastercard_expired_card_with_mac_01_is_hard(provider: BraintreeProvider) -> None:
@@ -158,6 +164,9 @@ def test_excessive_retry_rejection_was_never_sent_to_the_network(
     assert decline.category is DeclineCategory.BLOCKED_BY_PSP
     assert decline.sent_to_network is False
     assert decline.advice is Advice.DO_NOT_TRY_AGAIN
+    assert decline.raw_code == "excessive_retry"
+    outcome = _payment(translation).transactions[-1].outcome
+    assert outcome.raw_response_message.startswith("Gateway Rejected: excessive_retry")
 
 
 def test_revoked_paypal_account_is_a_payment_method_update(provider: BraintreeProvider) -> None:

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol
 
+import pycountry
+
 from recoverkit.declines import NormalizedDecline
 from recoverkit.errors import MissingFactError
 from recoverkit.provider import RecoverMessage
@@ -26,13 +28,19 @@ from recoverkit.schema import (
     Subscription,
     Transaction,
 )
-from recoverkit_braintree.codes import card_network, decline_for, funding_source
+from recoverkit_braintree.codes import (
+    card_network,
+    decline_for,
+    funding_source,
+    settlement_outcome,
+)
 
 __all__ = [
     "Facts",
     "attempt",
     "cycle_of",
     "invoice_id",
+    "issuer_country",
     "payment_event_message",
     "payment_method_update",
     "utc",
@@ -122,28 +130,73 @@ def _scheme(txn: Any, card: Any) -> str:
     return _INSTRUMENT_SCHEMES.get(instrument, instrument)
 
 
+def _response_type(decline: NormalizedDecline | None) -> ResponseType | None:
+    if decline is None:
+        return None
+    if decline.response_type.value == "hard_decline":
+        return ResponseType.HARD_DECLINE
+    return ResponseType.SOFT_DECLINE
+
+
 def _outcome(txn: Any, decline: NormalizedDecline | None) -> Outcome:
+    """What Recover is told about the attempt, from the step that decided it.
+
+    A settlement decline carries the settlement outcome (code, text, ACH return code), never the
+    authorization's ``1000 Approved``; a gateway rejection says what Braintree refused and why.
+    """
+    status = _get(txn, "status")
+    settlement = settlement_outcome(txn)
+    if settlement is not None:
+        code = settlement.code
+        return Outcome(
+            raw_response_message=settlement.describe(),
+            psp_response_message=settlement.text or (decline.message if decline else None),
+            processor_response_code=int(code) if code and code.isdigit() else None,
+            network_status=settlement.ach_return_code,
+            response_type=_response_type(decline),
+        )
+    if status == "gateway_rejected":
+        message = decline.message if decline and decline.message else "Gateway Rejected"
+        return Outcome(
+            raw_response_message=message,
+            psp_response_message=message,
+            processor_response_code=None,
+            network_status=None,
+            response_type=_response_type(decline),
+        )
     code = _get(txn, "processor_response_code")
     text = _get(txn, "processor_response_text")
     raw = (
         _get(txn, "additional_processor_response")
         or (f"{code} : {text}" if code and text else None)
         or (decline.message if decline else None)
-        or str(_get(txn, "status"))
+        or str(status)
     )
-    if decline is None:
-        response_type = None
-    elif decline.response_type.value == "hard_decline":
-        response_type = ResponseType.HARD_DECLINE
-    else:
-        response_type = ResponseType.SOFT_DECLINE
     return Outcome(
         raw_response_message=str(raw),
-        psp_response_message=text,
+        psp_response_message=text or (decline.message if decline else None),
         processor_response_code=int(code) if code and str(code).isdigit() else None,
         network_status=_get(txn, "network_response_code"),
-        response_type=response_type,
+        response_type=_response_type(decline),
     )
+
+
+def issuer_country(value: Any) -> str | None:
+    """Recover's ISO 3166-1 alpha-2 issuer country from Braintree's ``country_of_issuance``.
+
+    Braintree gives alpha-3 (``USA``, ``DEU``); ``Unknown``, empty or unrecognised → None.
+    Conversion goes through pycountry's ISO 3166 database, not a hand-written table.
+    """
+    if not isinstance(value, str):
+        return None
+    code = value.strip().upper()
+    if len(code) == 3 and code.isalpha():
+        country = pycountry.countries.get(alpha_3=code)
+    elif len(code) == 2 and code.isalpha():
+        country = pycountry.countries.get(alpha_2=code)
+    else:
+        return None
+    return str(country.alpha_2) if country is not None else None
 
 
 def attempt(
@@ -163,7 +216,6 @@ def attempt(
         )
     card = getattr(txn, "credit_card_details", None)
     bin_ = getattr(card, "bin", None)
-    issuer_country = getattr(card, "country_of_issuance", None)
     wire = Transaction(
         id=txn_id,
         psp_transaction_id=txn_id,
@@ -181,10 +233,7 @@ def attempt(
         mid=_get(txn, "merchant_account_id"),
         bin=bin_ if isinstance(bin_, str) and bin_.isdigit() and 6 <= len(bin_) <= 8 else None,
         captured=_get(txn, "status") in _CAPTURED,
-        # Braintree gives alpha-3 (``USA``); Recover wants alpha-2, so only pass two letters.
-        issuer_country=issuer_country
-        if isinstance(issuer_country, str) and len(issuer_country) == 2
-        else None,
+        issuer_country=issuer_country(getattr(card, "country_of_issuance", None)),
         refunded=bool(getattr(txn, "refund_ids", None)) or None,
     )
     return wire, decline
