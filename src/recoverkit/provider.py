@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recoverkit.declines import NormalizedDecline
 from recoverkit.errors import MalformedWebhookError, UnsupportedCapabilityError
+from recoverkit.facts import FactSource
 from recoverkit.schema import (
     EndOfDunning,
     PaymentEvent,
@@ -275,6 +276,11 @@ class Provider:
     #: ``billing_context`` hook when a plugin implements it; a provider may set its own.
     billing_context: Callable[[ProviderEvent], BillingContext | None] | None = None
 
+    #: When set, ``translate`` serves the API objects a webhook lacks from here and never calls
+    #: the PSP (``recoverkit translate --offline`` / ``--facts FILE``); a lookup it does not hold
+    #: raises :class:`recoverkit.facts.FactNotAvailable`. See :mod:`recoverkit.facts`.
+    facts_source: FactSource | None = None
+
     def __init__(self, settings: ProviderSettings | None = None) -> None:
         self.settings = settings if settings is not None else self.settings_class()
 
@@ -325,6 +331,11 @@ class Provider:
     def sample_webhooks(self) -> list[WebhookRequest]:
         """Signed sample requests bundled with the plugin (the demo translates these)."""
         return []
+
+    def sample_facts(self) -> dict[str, Any]:
+        """The API objects the samples refer to, in :class:`recoverkit.facts.FactsFile`'s format
+        (``recoverkit samples`` writes them for ``translate --facts``); empty when none needed."""
+        return {}
 
     # -- outbound ------------------------------------------------------------------------------
 

@@ -139,7 +139,10 @@ def demo() -> None:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     if not registry.providers:
-        console.print("No provider plugins are installed (see plugins/recoverkit-stripe).")
+        console.print(
+            "No provider plugins are installed. Install one with its extra, e.g. "
+            'pip install "recoverkit[stripe]" (or braintree, adyen, all).'
+        )
         raise typer.Exit(1)
     console.rule("[bold]1. what the plugins make of their signed sample webhooks")
     try:

@@ -10,6 +10,14 @@ What is cached, and why it is safe:
 - PaymentIntents: their ``latest_charge`` moves on with every retry, so a cached copy is only used
   for an event created *before* the copy was fetched (then every charge the event can refer to is
   already visible in it).
+
+Given a :class:`recoverkit.facts.FactSource` (``recoverkit translate --offline`` / ``--facts``),
+:class:`StripeFacts` serves every lookup from it instead (no cache, no API call). Its kinds are the
+cache's: ``charge``, ``subscription``, ``payment_intent`` (``latest_charge`` expanded),
+``charges_of`` (a list page of a PaymentIntent's charges, keyed by the PaymentIntent id),
+``invoice_payments`` (the invoice with ``payments`` expanded), ``invoice_of`` (a list page of
+InvoicePayments, keyed by the PaymentIntent id) and ``invoice``; :data:`ADDS` says what each
+supplies. ``samples/objects.json`` is such a file for the bundled samples.
 """
 
 from __future__ import annotations
@@ -22,10 +30,23 @@ from typing import Any, Protocol
 import stripe
 
 from recoverkit.errors import MissingFactError
+from recoverkit.facts import FactSource, lookup
 
-__all__ = ["Facts", "LruCache", "StripeFacts"]
+__all__ = ["ADDS", "Facts", "LruCache", "StripeFacts"]
 
 Obj = dict[str, Any]
+
+#: What each kind of lookup adds to Recover's message (``translate --offline`` prints it).
+ADDS: dict[str, str] = {
+    "charge": "the transaction's card funding, network, issuer country, network transaction id, "
+    "outcome and decline code",
+    "subscription": "the subscription's start date, billing period and product",
+    "payment_intent": "the attempt's charge and its last payment error (decline and advice codes)",
+    "charges_of": "which of the PaymentIntent's charges made this attempt",
+    "invoice_payments": "which charge and PaymentIntent attempted the invoice",
+    "invoice_of": "whether the charge pays an invoice, and which",
+    "invoice": "the invoice's subscription and creation time",
+}
 
 
 class Facts(Protocol):
@@ -98,12 +119,21 @@ class StripeFacts:
         client: stripe.StripeClient,
         cache: LruCache,
         clock: Callable[[], float] = time.time,
+        *,
+        source: FactSource | None = None,
     ) -> None:
         self._client = client
         self.cache = cache
         self._clock = clock
+        #: When set, every lookup is served from here: no cache, no API call.
+        self.source = source
+
+    def _from_source(self, source: FactSource, kind: str, object_id: str) -> Any:
+        return lookup(source, provider="stripe", kind=kind, object_id=object_id, adds=ADDS[kind])
 
     def _fetch(self, kind: str, object_id: str, what: str, call: Callable[[], Any]) -> Any:
+        if self.source is not None:
+            return self._from_source(self.source, kind, object_id)
         key = (kind, object_id)
         cached = self.cache.get(key)
         if cached is not None:
@@ -150,6 +180,8 @@ class StripeFacts:
     def _fresh(self, key: tuple[str, str], seen_at: int, what: str, call: Callable[[], Any]) -> Any:
         # Objects that move on (a PaymentIntent's latest charge, an invoice's payments): a cached
         # copy serves only events created before it was fetched.
+        if self.source is not None:
+            return self._from_source(self.source, key[0], key[1])
         cached = self.cache.get(key)
         if cached is not None and cached[1] >= seen_at:
             return cached[0]

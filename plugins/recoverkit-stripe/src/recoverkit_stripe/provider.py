@@ -96,7 +96,7 @@ class StripeProvider(Provider):
     @property
     def facts(self) -> StripeFacts:
         """Cached API lookups for :mod:`.translate` (the client is built on first use)."""
-        return StripeFacts(self._lazy_client, self.cache)
+        return StripeFacts(self._lazy_client, self.cache, source=self.facts_source)
 
     @property
     def _lazy_client(self) -> stripe.StripeClient:
@@ -151,6 +151,12 @@ class StripeProvider(Provider):
         provider = cls.with_webhook_secret(TEST_WEBHOOK_SECRET)
         assert isinstance(provider, StripeProvider)
         return provider
+
+    def sample_facts(self) -> dict[str, Any]:
+        """The API objects the samples refer to (``samples/objects.json``, a facts file)."""
+        folder = files("recoverkit_stripe") / "samples"
+        facts: dict[str, Any] = json.loads((folder / "objects.json").read_text(encoding="utf-8"))
+        return facts
 
     def sample_webhooks(self) -> list[WebhookRequest]:
         """Bundled sample events, signed now; the objects they refer to are put in the cache.
