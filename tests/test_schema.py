@@ -129,10 +129,60 @@ def test_amount_is_exact_decimal_and_encoded_as_a_json_number() -> None:
     parsed = parse(PaymentEvent, json.dumps(_payment(amount=0.1)))
     assert parsed.transactions[0].amount == Decimal("0.1")
     encoded = dumps(parsed)
-    assert '"amount":0.1,' in encoded
+    assert '"amount":0.10,' in encoded  # USD has two decimals
     big = parse(PaymentEvent, _payment(amount=Decimal("1234567890123.45")))
     assert '"amount":1234567890123.45,' in dumps(big)
     assert parse(PaymentEvent, dumps(big)).transactions[0].amount == Decimal("1234567890123.45")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (8, "GBP", "8.00"),
+        (8.0, "GBP", "8.00"),
+        (Decimal("8.000"), "GBP", "8.00"),
+        (1200, "JPY", "1200"),
+        (1200.0, "JPY", "1200"),
+        (Decimal("1.2E+3"), "JPY", "1200"),
+        (3, "KWD", "3.000"),
+        (Decimal("0"), "USD", "0.00"),
+        (
+            Decimal("10.50"),
+            "CLP",
+            "10.50",
+        ),  # finer than ISO (Adyen's CLP): digits kept, not rounded
+        (Decimal("10.00"), "CLP", "10"),
+    ],
+)
+def test_amounts_go_out_with_the_currencys_decimals(amount: Any, currency: str, text: str) -> None:
+    parsed = parse(PaymentEvent, _payment(amount=amount, currency=currency))
+    encoded = dumps(parsed)
+    assert f'"amount":{text},' in encoded
+    # Still a JSON number, and the same value when read back.
+    again = json.loads(encoded, parse_float=Decimal, parse_int=Decimal)
+    assert again["transactions"][0]["amount"] == Decimal(str(amount))
+    assert parse(PaymentEvent, encoded).transactions[0].amount == Decimal(str(amount))
+
+
+def test_retry_amounts_go_out_as_exact_decimal_text() -> None:
+    results = parse(
+        RetryResults,
+        {
+            "timestamp": "2025-01-22T22:31:08",
+            "butter_id": "1",
+            "invoice_id": "i",
+            "success": True,
+            "original_amount": 8.0,
+            "amount_collected": Decimal("0"),
+            "currency": "gbp",
+        },
+    )
+    encoded = dumps(results)
+    assert '"original_amount":8.00,' in encoded
+    assert '"amount_collected":0.00,' in encoded
+    status = parse(RetryStatusResponse, {"retry": True, "amount": 12.5})
+    assert '"amount":12.5,' in dumps(status)  # no currency in this message: the value as given
+    assert '"amount":1000,' in dumps(RetryStatusResponse(retry=True, amount=Decimal("1E+3")))
 
 
 def test_amounts_beyond_what_a_json_number_carries_are_refused() -> None:

@@ -1,72 +1,60 @@
 """Wire encoding: compact JSON for wire models, and validation errors naming field paths.
 
-Amounts are ``Decimal`` in memory and JSON *numbers* on the wire (``12.23``, never ``"12.23"``);
-:data:`~recoverkit.schema.types.Amount` keeps them to 15 significant digits, which a JSON number
-carries exactly. Models are written by pydantic's own (Rust) serializer.
+Amounts are ``Decimal`` in memory and JSON *numbers* on the wire, written with their exact
+decimal text and the currency's number of decimals: ``8.00`` GBP, ``1200`` JPY, ``3.000`` KWD —
+never a float's text (``8.0``, ``1200.0``) and never a string (``"8.00"``). Models are turned into
+Python values by pydantic's (Rust) serializer and written by msgspec's JSON encoder, which writes a
+``Decimal`` as a number with its own digits; no amount ever passes through a ``float``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from pydantic import BaseModel, ValidationError
+import msgspec
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from recoverkit.errors import WireValidationError
-from recoverkit.schema.types import format_timestamp
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["dumps", "field_path", "parse", "to_wire"]
+__all__ = ["dumpb", "dumps", "field_path", "parse", "to_wire"]
 
 
 def to_wire(model: BaseModel) -> dict[str, Any]:
-    """The model as a JSON-ready dict: unset optional fields left out, amounts kept ``Decimal``."""
+    """The model as a JSON-ready dict: unset optional fields left out, amounts kept ``Decimal``
+    (with the currency's number of decimals), credentials still ``SecretStr``."""
     return model.model_dump(mode="python", exclude_none=True, by_alias=True)
 
 
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, Mapping):
-        out.append("{")
-        for i, (key, item) in enumerate(value.items()):
-            if i:
-                out.append(",")
-            out.append(json.dumps(str(key)))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot encode non-finite amount {value}")
-        out.append(format(value, "f"))
-    elif isinstance(value, datetime):
-        out.append(json.dumps(format_timestamp(value)))
-    elif isinstance(value, BaseModel):
-        out.append(dumps(value))
-    elif hasattr(value, "get_secret_value"):
-        out.append(json.dumps(value.get_secret_value()))
-    else:
-        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
+def _encode_other(value: Any) -> Any:
+    # msgspec calls this only for types it does not write itself.
+    if isinstance(value, BaseModel):
+        return to_wire(value)
+    if isinstance(value, SecretStr):  # revealed only here, when writing the wire JSON
+        return value.get_secret_value()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+_ENCODER: Final = msgspec.json.Encoder(enc_hook=_encode_other, decimal_format="number")
+
+
+def dumpb(value: BaseModel | Mapping[str, Any] | list[Any]) -> bytes:
+    """:func:`dumps` as UTF-8 bytes (what goes in an HTTP body or a database column)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python", exclude_none=True, by_alias=True)
+    try:
+        return _ENCODER.encode(value)
+    except msgspec.EncodeError as exc:  # e.g. a non-finite Decimal
+        raise ValueError(f"cannot encode as wire JSON: {exc}") from None
 
 
 def dumps(value: BaseModel | Mapping[str, Any] | list[Any]) -> str:
     """Compact JSON: amounts as exact JSON numbers, timestamps as UTC ``Z`` strings, unset
-    optional fields left out. A mapping or list may hold models and plain JSON values."""
-    if isinstance(value, BaseModel):
-        return value.model_dump_json(exclude_none=True, by_alias=True)
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out)
+    optional fields left out. A mapping or list may hold models and plain JSON values; a
+    ``datetime`` there is written as RFC 3339 with its own offset (``Z`` for UTC)."""
+    return dumpb(value).decode("utf-8")
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "is_currency",
     "to_major",
     "to_minor",
+    "wire_amount",
 ]
 
 #: Stripe's zero-decimal currencies, https://docs.stripe.com/currencies#zero-decimal
@@ -102,3 +103,31 @@ def to_minor(amount: Decimal, currency: str, psp: str | None = None) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} {currency.upper()} has more decimals than the currency allows")
     return int(scaled)
+
+
+@cache
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
+_UNIT: Final = Decimal(1)
+
+
+def wire_amount(amount: Decimal, currency: str | None = None) -> Decimal:
+    """``amount`` written with ``currency``'s ISO 4217 number of decimals, for the wire text.
+
+    ``Decimal("8.0"), "GBP"`` → ``8.00``; ``Decimal("1200.0"), "JPY"`` → ``1200``;
+    ``Decimal("3"), "KWD"`` → ``3.000``. The value never changes: an amount finer than the
+    currency (Adyen's two-decimal ``CLP``) keeps its digits. Without a currency (or with a code
+    that has no decimals defined) only an exponent form such as ``1E+3`` is written out in full.
+    """
+    places = None if currency is None else _iso_exponent(currency)
+    if places is None:
+        if amount.as_tuple().exponent > 0:  # type: ignore[operator]  # finite: checked on input
+            return amount.quantize(_UNIT)
+        return amount
+    try:
+        exact = amount.quantize(_quantum(places))
+    except ArithmeticError:  # more digits than the context holds: leave it as it is
+        return amount
+    return exact if exact == amount else amount

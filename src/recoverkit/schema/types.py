@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from recoverkit.schema.money import is_currency
 
@@ -66,18 +66,13 @@ Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
 CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
 
 
-def _as_json_number(value: Decimal) -> float:
-    # Exact: an amount has at most 15 significant digits (checked on validation), and every
-    # such decimal survives a round trip through a double; JSON writers emit the shortest text
-    # that round-trips, i.e. the decimal itself (trailing zeros dropped: 10.00 is sent as 10.0).
-    return float(value)
-
-
 #: An amount in decimal major units; never negative, never NaN or infinite, at most 15
-#: significant digits (so it travels as an exact JSON number).
+#: significant digits. It stays a ``Decimal`` when serialised: :func:`~.encoding.dumps` writes it
+#: as a JSON number with its exact decimal text (``8.00``, never ``8.0``), and the models that
+#: carry a currency give it that currency's number of decimals
+#: (:func:`~recoverkit.schema.money.wire_amount`).
 Amount = Annotated[
     Decimal,
     BeforeValidator(_json_number),
     Field(ge=0, allow_inf_nan=False),
-    PlainSerializer(_as_json_number, return_type=float, when_used="json"),
 ]

@@ -7,6 +7,7 @@ typo never silently drops data. Amounts are ``Decimal`` major units; see :mod:`.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal
 
@@ -18,10 +19,12 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
+from recoverkit.schema.money import wire_amount
 from recoverkit.schema.types import Amount, CurrencyCode, Timestamp
 
 __all__ = [
@@ -208,6 +211,10 @@ class Transaction(WireModel):
             )
         return value
 
+    @field_serializer("amount")
+    def _amount_text(self, amount: Decimal) -> Decimal:
+        return wire_amount(amount, self.currency)
+
     @model_validator(mode="after")
     def _decline_fields(self) -> Transaction:
         if self.success and self.outcome.response_type is not None:
@@ -310,6 +317,10 @@ class RetryStatusResponse(_TopLevel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     payment_methods: list[RetryPaymentMethod] = Field(default_factory=list)
 
+    @field_serializer("amount")
+    def _amount_text(self, amount: Decimal | None) -> Decimal | None:
+        return None if amount is None else wire_amount(amount)
+
 
 class PspTransaction(WireModel):
     """``psp_transactions[]`` of Retry Results: one PSP transaction Recover made."""
@@ -337,6 +348,10 @@ class RetryResults(_TopLevel):
     success: bool
     dunning_complete: bool | None = None
     custom: dict[str, Any] | None = None
+
+    @field_serializer("original_amount", "amount_collected")
+    def _amount_text(self, amount: Decimal | None) -> Decimal | None:
+        return None if amount is None else wire_amount(amount, self.currency)
 
     @model_validator(mode="after")
     def _amounts_need_currency(self) -> RetryResults:
