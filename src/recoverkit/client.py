@@ -3,8 +3,12 @@
 - Authenticates with the ``x-api-key`` header (Butter's scheme for merchant → Recover calls).
 - One pooled, keep-alive connection set per client; explicit connect/read/write/pool timeouts.
 - Retries 5xx, 429 and transport errors with exponential backoff and full jitter, a bounded number
-  of times; never retries 400, 403, 404 or 415 — those raise :class:`RecoverAPIError` at once,
-  carrying Recover's ``errors`` so the outbox can dead-letter the message with the reason.
+  of times (tenacity); never retries 400, 403, 404 or 415 — those raise :class:`RecoverAPIError`
+  at once, carrying Recover's ``errors`` so the outbox can dead-letter the message with the reason.
+  A caller may stop the quick tries early (``keep_trying``: the worker's circuit breaker).
+- Sends an ``Idempotency-Key`` header when given one (the outbox sends the message's dedupe key),
+  so a receiver that honours it drops a repeat sent after a crash.
+- Reports every HTTP call to ``on_call(endpoint, status)`` (status 0: no answer), for metrics.
 - Returns Recover's ``request_id`` so the caller can keep it next to the message it sent.
 
 Request building and answer interpretation are pure functions shared by both clients; only the
@@ -22,6 +26,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
 
 from recoverkit.errors import RecoverAPIError
 from recoverkit.schema import PaymentEvent, PaymentMethodUpdate, dumps
@@ -29,6 +40,7 @@ from recoverkit.schema import PaymentEvent, PaymentMethodUpdate, dumps
 __all__ = [
     "DEFAULT_BASE_URL",
     "AsyncRecoverClient",
+    "CallObserver",
     "RecoverClient",
     "RecoverResponse",
     "RecoverUnreachableError",
@@ -40,6 +52,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.butterpayments.com/recover"
 Endpoint = Literal["payments", "payment_method_updates"]
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: ``on_call(endpoint, status)`` after every HTTP call; status 0 when no answer came.
+CallObserver = Callable[[str, int], None]
 
 
 class RecoverUnreachableError(RecoverAPIError):
@@ -154,6 +168,32 @@ class _Base:
             return min(hinted, self.backoff_cap)
         return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap)
 
+    def _policy(
+        self, keep_trying: Callable[[], bool] | None, last: list[httpx.Response | None]
+    ) -> dict[str, Any]:
+        """Tenacity's arguments: which errors to retry, how often, how long to wait between."""
+
+        def retry(exc: BaseException) -> bool:
+            return (
+                isinstance(exc, RecoverAPIError)
+                and is_retryable(exc)
+                and (keep_trying is None or keep_trying())
+            )
+
+        def wait(state: RetryCallState) -> float:
+            return self._delay(state.attempt_number, last[0])
+
+        return {
+            "stop": stop_after_attempt(self.max_attempts),
+            "retry": retry_if_exception(retry),
+            "wait": wait,
+            "reraise": True,
+        }
+
+    @staticmethod
+    def _request_headers(idempotency_key: str | None) -> dict[str, str] | None:
+        return None if idempotency_key is None else {"idempotency-key": idempotency_key}
+
     def __repr__(self) -> str:  # the API key never appears
         return f"<{type(self).__name__} {self.base_url}>"
 
@@ -181,23 +221,36 @@ class RecoverClient(_Base):
         )
 
     def send(
-        self, endpoint: Endpoint, body: PaymentEvent | PaymentMethodUpdate | str | bytes
+        self,
+        endpoint: Endpoint,
+        body: PaymentEvent | PaymentMethodUpdate | str | bytes,
+        *,
+        idempotency_key: str | None = None,
+        keep_trying: Callable[[], bool] | None = None,
+        on_call: CallObserver | None = None,
     ) -> RecoverResponse:
         """POST ``body`` to ``{base}/{endpoint}``, retrying what may succeed later."""
         content, url = _body_text(body), self._url(endpoint)
-        for attempt in range(1, self.max_attempts + 1):
-            response: httpx.Response | None = None
+        headers = self._request_headers(idempotency_key)
+        last: list[httpx.Response | None] = [None]
+        attempt = 0
+
+        def once() -> RecoverResponse:
+            nonlocal attempt
+            attempt += 1
+            last[0] = None
             try:
-                response = self._http.post(url, content=content)
-                return _interpret(response, attempt)
+                last[0] = response = self._http.post(url, content=content, headers=headers)
             except httpx.TransportError as exc:
-                error: RecoverAPIError = _unreachable(exc, url)
-            except RecoverAPIError as exc:
-                error = exc
-            if not is_retryable(error) or attempt == self.max_attempts:
-                raise error
-            self._sleep(self._delay(attempt, response))
-        raise AssertionError("unreachable")  # pragma: no cover
+                if on_call is not None:
+                    on_call(endpoint, 0)
+                raise _unreachable(exc, url) from None
+            if on_call is not None:
+                on_call(endpoint, response.status_code)
+            return _interpret(response, attempt)
+
+        retrying = Retrying(sleep=self._sleep, **self._policy(keep_trying, last))
+        return retrying(once)
 
     def send_payment(self, event: PaymentEvent) -> RecoverResponse:
         """``POST {base}/payments``."""
@@ -230,23 +283,36 @@ class AsyncRecoverClient(_Base):
         )
 
     async def send(
-        self, endpoint: Endpoint, body: PaymentEvent | PaymentMethodUpdate | str | bytes
+        self,
+        endpoint: Endpoint,
+        body: PaymentEvent | PaymentMethodUpdate | str | bytes,
+        *,
+        idempotency_key: str | None = None,
+        keep_trying: Callable[[], bool] | None = None,
+        on_call: CallObserver | None = None,
     ) -> RecoverResponse:
         """POST ``body`` to ``{base}/{endpoint}``, retrying what may succeed later."""
         content, url = _body_text(body), self._url(endpoint)
-        for attempt in range(1, self.max_attempts + 1):
-            response: httpx.Response | None = None
+        headers = self._request_headers(idempotency_key)
+        last: list[httpx.Response | None] = [None]
+        attempt = 0
+
+        async def once() -> RecoverResponse:
+            nonlocal attempt
+            attempt += 1
+            last[0] = None
             try:
-                response = await self._http.post(url, content=content)
-                return _interpret(response, attempt)
+                last[0] = response = await self._http.post(url, content=content, headers=headers)
             except httpx.TransportError as exc:
-                error: RecoverAPIError = _unreachable(exc, url)
-            except RecoverAPIError as exc:
-                error = exc
-            if not is_retryable(error) or attempt == self.max_attempts:
-                raise error
-            await asyncio.sleep(self._delay(attempt, response))
-        raise AssertionError("unreachable")  # pragma: no cover
+                if on_call is not None:
+                    on_call(endpoint, 0)
+                raise _unreachable(exc, url) from None
+            if on_call is not None:
+                on_call(endpoint, response.status_code)
+            return _interpret(response, attempt)
+
+        retrying = AsyncRetrying(sleep=asyncio.sleep, **self._policy(keep_trying, last))
+        return await retrying(once)
 
     async def send_payment(self, event: PaymentEvent) -> RecoverResponse:
         """``POST {base}/payments``."""

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     recover_max_attempts: int = Field(default=3, ge=1)
     #: Messages sent to Recover in parallel by one worker.
     recover_concurrency: int = Field(default=8, ge=1)
+    #: Failed calls in a row (no answer, 5xx, 429) that open the worker's circuit breaker.
+    recover_breaker_threshold: int = Field(default=5, ge=1)
+    #: First cool-down of an open breaker before a probe; doubles per failed probe up to the cap.
+    recover_breaker_cooldown: float = Field(default=1.0, gt=0)
+    recover_breaker_cooldown_cap: float = Field(default=30.0, gt=0)
     #: PSP names to send in ``transactions[].psp`` besides Butter's list.
     extra_psp_names: list[str] = Field(default_factory=list)
 
@@ -135,13 +140,32 @@ class Settings(BaseSettings):
     # -- worker -------------------------------------------------------------------------------
     worker_batch_size: int = Field(default=100, ge=1)
     worker_poll_interval: float = Field(default=0.5, gt=0)
-    #: A claimed row is reclaimable after this many seconds (a crashed worker's rows come back).
-    worker_lease_seconds: float = Field(default=120.0, gt=0)
+    #: A claim's lease; a heartbeat renews it every quarter lease while the worker holds the row,
+    #: so a crashed worker's rows are claimable again within this many seconds.
+    worker_lease_seconds: float = Field(default=6.0, ge=0.2)
     inbox_max_attempts: int = Field(default=10, ge=1)
     outbox_backoff_base: float = Field(default=5.0, gt=0)
     outbox_backoff_cap: float = Field(default=900.0, gt=0)
     #: A message still not accepted after this many seconds is dead-lettered.
     outbox_dead_letter_after: float = Field(default=3 * 24 * 3600.0, gt=0)
+
+    # -- data protection (docs/security.md) ---------------------------------------------------
+    #: A Recover webhook whose expiry header is further ahead than this (seconds) is refused.
+    butter_max_expiry_ahead: float = Field(default=24 * 3600.0, gt=0)
+    #: A request body still arriving after this many seconds is cut (HTTP 408).
+    body_read_timeout: float = Field(default=30.0, gt=0)
+    #: Seconds an inbox event's raw payload is kept after receipt once translated; then only
+    #: ids, digest, state and times remain.
+    inbox_payload_retention: float = Field(default=7 * 24 * 3600.0, ge=0)
+    #: Seconds sent or dead outbox rows are kept before deletion.
+    outbox_retention: float = Field(default=30 * 24 * 3600.0, ge=0)
+    #: Seconds a ledger row is kept after its last update (must outlive dunning).
+    ledger_retention: float = Field(default=400 * 24 * 3600.0, ge=0)
+    #: Seconds Retry Results / End of Dunning dedupe rows are kept (longer than
+    #: ``butter_max_expiry_ahead``: an older replay is refused as expired anyway).
+    butter_webhook_retention: float = Field(default=30 * 24 * 3600.0, ge=0)
+    #: Seconds between the worker's retention purges (0: never purge automatically).
+    retention_interval: float = Field(default=3600.0, ge=0)
 
     @model_validator(mode="after")
     def _secret_files(self) -> Settings:

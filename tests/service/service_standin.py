@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -24,7 +25,8 @@ def free_port() -> int:
 class RecoverStandIn:
     """Accepts ``POST /recover/payments`` and counts invoice ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds before each answer (keeps requests in flight)
         self.invoices: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.port = free_port()
@@ -35,6 +37,8 @@ class RecoverStandIn:
 
     async def _accept(self, request: Request) -> JSONResponse:
         body = json.loads(await request.body())
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self._lock:
             self.invoices[body["invoice"]["id"]] += 1
             n = sum(self.invoices.values())

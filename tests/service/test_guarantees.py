@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from fake_provider import charge_event, signed
-from service_support import Service, call
+from service_support import API_KEY, Service, call
 from sqlalchemy import select
 
+from recoverkit.client import RecoverClient
 from recoverkit.errors import MissingFactError
 from recoverkit.provider import ProviderEvent
+from recoverkit.service import Worker
 from recoverkit.store import inbox, outbox, repo
 
 
@@ -84,16 +88,25 @@ def test_forwarded_body_is_the_translation_with_merchant_amendment(service: Serv
 def test_recover_down_then_up_loses_nothing_and_sends_nothing_twice(
     service: Service, outage: str
 ) -> None:
+    breaker = service.worker.breaker
+    breaker.cooldown, breaker.cooldown_cap = 0.02, 0.1  # probes come quickly in the test
     service.recover.mode = outage
     for n in range(15):
         deliver(service, charge_event(f"evt_{n}", invoice=f"inv_{n}"))
-    run_until(service, lambda: service.recover.calls >= 30)  # several failed passes
+    run_until(service, lambda: breaker.probes >= 4)  # open, then several failed probes
     assert service.recover.accepted == []
     assert set(states(service)) == {"pending"}
+    failed = service.recover.calls
+    # The outage cost the calls that revealed it (at most the breaker's threshold plus the
+    # calls already in flight) and one call per probe, not several calls per message.
+    in_flight = service.settings.recover_concurrency
+    assert failed <= breaker.threshold + in_flight + breaker.probes
     service.recover.mode = "ok"
     run_until(service, lambda: set(states(service)) == {"sent"})
+    assert breaker.state == "closed"
     invoices = [json.loads(b)["invoice"]["id"] for _, b in service.recover.accepted]
     assert sorted(invoices) == sorted(f"inv_{n}" for n in range(15))  # all, each once
+    assert service.recover.calls == failed + 15  # after the outage: one call per message
 
 
 def test_permanent_error_dead_letters_with_recovers_errors(service: Service) -> None:
@@ -168,3 +181,121 @@ def test_payment_method_updates_go_to_their_endpoint(service: Service) -> None:
     deliver(service, charge_event("evt_pm", event_type="payment_method.updated"))
     service.drain()
     assert service.recover.paths() == ["/recover/payment_method_updates"]
+
+
+# -- forwarding under crashes: leases, per-answer marking, idempotency keys ----------------------
+
+
+def worker_with(svc: Service, handler, **overrides: object) -> Worker:  # type: ignore[no-untyped-def]
+    """Another worker on the same store, talking to Recover through ``handler``."""
+    client = RecoverClient(
+        api_key=API_KEY,
+        base_url=svc.settings.recover_base_url,
+        transport=httpx.MockTransport(handler),
+        max_attempts=1,
+    )
+    return Worker(
+        settings=svc.settings.model_copy(update=overrides),
+        plugins=svc.worker.plugins,
+        engine=svc.engine,
+        providers=svc.worker.providers,
+        client=client,
+        metrics=svc.worker.metrics,
+    )
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"message": "ok", "request_id": "r"})
+
+
+def test_each_message_carries_its_dedupe_key_as_idempotency_key(service: Service) -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("idempotency-key"))
+        return ok(request)
+
+    for n in range(3):
+        deliver(service, charge_event(f"evt_{n}", invoice=f"inv_{n}"))
+    service.worker.translate_pending()
+    worker = worker_with(service, handler)
+    try:
+        worker.forward_pending()
+    finally:
+        worker.close()
+    with service.engine.connect() as conn:
+        keys = sorted(conn.execute(select(outbox.c.dedupe_key)).scalars())
+    assert sorted(k for k in seen if k is not None) == keys
+    assert len(seen) == 3
+
+
+def test_answers_are_recorded_as_they_arrive_not_after_the_whole_batch(service: Service) -> None:
+    # One request hangs; the others' answers are committed while it is still in flight, so a
+    # kill at this moment could repeat only the hanging one.
+    release = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["invoice"]["id"] == "inv_0":
+            release.wait(30)
+        return ok(request)
+
+    for n in range(6):
+        deliver(service, charge_event(f"evt_{n}", invoice=f"inv_{n}"))
+    service.worker.translate_pending()
+    worker = worker_with(service, handler, recover_concurrency=6)
+    forward = threading.Thread(target=worker.forward_pending)
+    forward.start()
+    try:
+        deadline = time.monotonic() + 30
+        while states(service).count("sent") < 5:
+            assert time.monotonic() < deadline, f"answers not recorded: {states(service)}"
+            time.sleep(0.02)
+        assert forward.is_alive()  # the batch is not over: inv_0 is still in flight
+        assert states(service).count("pending") == 1
+    finally:
+        release.set()
+        forward.join(30)
+        worker.close()
+    assert states(service) == ["sent"] * 6
+
+
+def test_a_heartbeat_renews_the_lease_of_a_message_still_in_flight(service: Service) -> None:
+    # Lease 0.4 s, request 1.2 s: without renewal a second worker would claim and send it again.
+    release = threading.Event()
+    calls: list[str] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        calls.append("a")
+        release.wait(30)
+        return ok(request)
+
+    def other(request: httpx.Request) -> httpx.Response:
+        calls.append("b")
+        return ok(request)
+
+    deliver(service, charge_event("evt_1"))
+    service.worker.translate_pending()
+    a = worker_with(service, slow, worker_lease_seconds=0.4)
+    b = worker_with(service, other, worker_lease_seconds=0.4)
+    forward = threading.Thread(target=a.forward_pending)
+    forward.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not calls:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        first = repo.list_outbox(service.engine)[0].claimed_until
+        while repo.list_outbox(service.engine)[0].claimed_until == first:  # a renewal
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.05)
+        # Past the first lease's end: the row is still A's, so B finds nothing to send.
+        while datetime.now(UTC) <= first + timedelta(seconds=0.2):
+            time.sleep(0.05)
+        assert b.forward_pending() == 0
+    finally:
+        release.set()
+        forward.join(30)
+        a.close()
+        b.close()
+    assert calls == ["a"]
+    assert states(service) == ["sent"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from recoverkit.redact import RedactionCollector
 from recoverkit.store import repo
 
 __all__ = ["Metrics"]
@@ -70,10 +71,20 @@ class Metrics:
         self.forwarded = Counter(
             "recoverkit_forwarded", "Messages Recover accepted", ["endpoint"], registry=r
         )
-        self.recover_errors = Counter(
-            "recoverkit_recover_errors",
-            "Failed calls to Recover by status (0: no answer)",
-            ["status"],
+        self.recover_requests = Counter(
+            "recoverkit_recover_requests",
+            "HTTP calls to Recover, every quick try and probe counted, by status (0: no answer)",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "recoverkit_recover_breaker_state",
+            "The worker's circuit breaker for Recover: 0 closed, 1 open, 2 half-open",
+            registry=r,
+        )
+        self.breaker_probes = Counter(
+            "recoverkit_recover_breaker_probes",
+            "Probe messages sent while the breaker was half-open",
             registry=r,
         )
         self.dead_letters = Counter(
@@ -85,6 +96,7 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        r.register(RedactionCollector())  # recoverkit_redactions_total (docs/security.md)
         if engine is not None:
             r.register(_QueueDepth(engine))
 

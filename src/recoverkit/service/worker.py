@@ -1,33 +1,45 @@
 """The worker: inbox → translate → hooks → outbox + ledger → Recover.
 
-Two stages, each a claim (a lease) followed by one transaction:
+Two stages, each a claim (a lease) followed by recording the outcomes:
 
 1. **Translate.** Claim pending inbox rows; for each, ``provider.translate`` then the
    ``amend_payment_event`` hooks; in one transaction queue the messages in the outbox (unique on
    endpoint + message dedupe key, so three PSP events for one attempt make one message), upsert
    the ledger (an older fact never overwrites a newer one) and mark the row done.
-2. **Forward.** Claim pending outbox rows, send them to Recover in parallel, then record each
-   result: sent (with Recover's ``request_id``), dead (400/403/404/415, or still failing after
-   ``outbox_dead_letter_after``), or pending again after a jittered exponential backoff.
+2. **Forward.** Claim pending outbox rows, send them to Recover in parallel (each with its dedupe
+   key as ``Idempotency-Key``), and record each result as its answer arrives — answers that
+   arrive together share one transaction: sent (with Recover's ``request_id``), dead
+   (400/403/404/415, or still failing after ``outbox_dead_letter_after``), or pending again after
+   a jittered exponential backoff.
 
-Normal operation sends each message once. A crash between Recover's answer and the commit makes
-the row claimable again when its lease expires, so it is sent again: at-least-once after a crash.
+**Leases.** A claim is a short lease (``worker_lease_seconds``) that a heartbeat thread renews
+every quarter lease while the worker still holds the row. A worker killed with ``kill -9`` stops
+renewing, so its rows are claimable again within one lease, not after a long fixed timeout.
+
+**Outages.** Every HTTP call feeds a :class:`~recoverkit.service.breaker.CircuitBreaker`. When
+Recover fails across calls the breaker opens: queued messages are released untouched (no attempt
+counted), quick tries stop, and one probe message goes out per cool-down until Recover answers.
+
+Normal operation sends each message once. A crash between Recover's answer and the commit of that
+answer makes the row claimable again when its lease expires, so that message (only those in
+flight at the crash) is sent again, with the same ``Idempotency-Key``: at-least-once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine, Row, Table, update
 
 from recoverkit.client import RecoverClient, backoff_delay, error_summary, is_retryable
 from recoverkit.config import Settings
@@ -35,6 +47,7 @@ from recoverkit.errors import RecoverAPIError, RecoverkitError
 from recoverkit.plugins import Plugins
 from recoverkit.provider import ProviderEvent, Translation
 from recoverkit.schema import PaymentEvent, dumps
+from recoverkit.service.breaker import CircuitBreaker, State
 from recoverkit.service.metrics import Metrics
 from recoverkit.service.runtime import ProviderRegistry, utcnow
 from recoverkit.store import inbox, outbox, repo
@@ -77,6 +90,72 @@ class _SendResult:
     row: Row[Any]
     request_id: str | None = None
     error: RecoverAPIError | None = None
+    skipped: bool = False  # not sent: the breaker opened before its turn
+
+
+#: Answers recorded in one transaction at most (a small group: a kill repeats at most these).
+_GROUP = 32
+
+
+class _Leases:
+    """The rows this worker holds, and the heartbeat that keeps their leases alive."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._held: dict[str, set[int]] = {"inbox": set(), "outbox": set()}
+        self._tables: dict[str, Table] = {"inbox": inbox, "outbox": outbox}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, table: Table, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._held[table.name].update(ids)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._beat, name="recoverkit-lease-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, table: Table, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._held[table.name].difference_update(ids)
+
+    def renew(self) -> int:
+        """Extend every held row's lease by ``worker_lease_seconds`` from now; rows renewed."""
+        w = self._worker
+        with self._lock:
+            held = {name: sorted(ids) for name, ids in self._held.items() if ids}
+        if not held:
+            return 0
+        until = w.clock() + timedelta(seconds=w.settings.worker_lease_seconds)
+        renewed = 0
+        with w.engine.begin() as conn:
+            for name, ids in held.items():
+                table = self._tables[name]
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    stmt = (
+                        update(table)
+                        .where(table.c.id.in_(chunk), table.c.claimed_by == w.worker_id)
+                        .values(claimed_until=until)
+                    )
+                    renewed += conn.execute(stmt).rowcount or 0
+        return renewed
+
+    def _beat(self) -> None:
+        interval = self._worker.settings.worker_lease_seconds / 4
+        while not self._stop.wait(interval):
+            try:
+                self.renew()
+            except Exception:  # the database may be briefly unavailable; the next beat retries
+                log.warning("could not renew the worker's leases", exc_info=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(10)
 
 
 class Worker:
@@ -105,6 +184,14 @@ class Worker:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.recover_concurrency, thread_name_prefix="recoverkit-send"
         )
+        self.leases = _Leases(self)
+        self.breaker = CircuitBreaker(
+            threshold=settings.recover_breaker_threshold,
+            cooldown=settings.recover_breaker_cooldown,
+            cooldown_cap=settings.recover_breaker_cooldown_cap,
+            on_change=self._breaker_changed,
+        )
+        self.metrics.breaker_state.set(0)
 
     # -- loop -----------------------------------------------------------------------------------
 
@@ -114,7 +201,14 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; idle for ``worker_poll_interval`` when nothing is due."""
-        log.info("worker %s started", self.worker_id)
+        log.info(
+            "worker %s started (batch %d, concurrency %d, lease %.1f s)",
+            self.worker_id,
+            self.settings.worker_batch_size,
+            self.settings.recover_concurrency,
+            self.settings.worker_lease_seconds,
+            extra={"event": "worker_started", "worker_id": self.worker_id},
+        )
         while not stop.is_set():
             try:
                 handled = self.run_once()
@@ -122,26 +216,45 @@ class Worker:
                 log.exception("worker pass failed; retrying")
                 handled = 0
             if not handled:
-                stop.wait(self.settings.worker_poll_interval)
-        log.info("worker %s stopped", self.worker_id)
+                idle = self.settings.worker_poll_interval
+                wait = self.breaker.seconds_until_probe()
+                stop.wait(min(idle, wait) if wait > 0 else idle)
+        log.info("worker %s stopped", self.worker_id, extra={"event": "worker_stopped"})
 
     def close(self) -> None:
-        """Stop the sender threads."""
+        """Stop the heartbeat and the sender threads."""
+        self.leases.close()
         self._pool.shutdown(wait=True)
+
+    def _breaker_changed(self, state: State) -> None:
+        self.metrics.breaker_state.set({"closed": 0, "open": 1, "half_open": 2}[state])
+
+    def _claim(self, table: Table, limit: int) -> list[Row[Any]]:
+        rows = repo.claim(
+            self.engine,
+            table,
+            self.worker_id,
+            now=self.clock(),
+            lease=self.settings.worker_lease_seconds,
+            limit=limit,
+        )
+        self.leases.hold(table, (r.id for r in rows))
+        return rows
 
     # -- translate ------------------------------------------------------------------------------
 
     def translate_pending(self) -> int:
         """Translate up to ``worker_batch_size`` due inbox rows."""
-        s = self.settings
-        rows = repo.claim(
-            self.engine,
-            inbox,
-            self.worker_id,
-            now=self.clock(),
-            lease=s.worker_lease_seconds,
-            limit=s.worker_batch_size,
-        )
+        rows = self._claim(inbox, self.settings.worker_batch_size)
+        if not rows:
+            return 0
+        try:
+            self._translate_rows(rows)
+        finally:
+            self.leases.release(inbox, (r.id for r in rows))
+        return len(rows)
+
+    def _translate_rows(self, rows: list[Row[Any]]) -> None:
         # Translate outside any transaction (a provider may call its PSP), then record every
         # row's outcome in one transaction: one commit per batch, not per event.
         outcomes = [self._translate(row) for row in rows]
@@ -176,7 +289,6 @@ class Worker:
             repo.finish_many(conn, inbox, self.worker_id, updates)
             repo.enqueue_outbox(conn, messages, now)
             repo.upsert_ledger(conn, entries, now)
-        return len(rows)
 
     def _translate(self, row: Row[Any]) -> tuple[ProviderEvent, _Translated | Exception]:
         event = repo.event_from_row(row)
@@ -236,34 +348,79 @@ class Worker:
     # -- forward --------------------------------------------------------------------------------
 
     def forward_pending(self) -> int:
-        """Send up to ``worker_batch_size`` due outbox rows to Recover."""
-        s = self.settings
-        rows = repo.claim(
-            self.engine,
-            outbox,
-            self.worker_id,
-            now=self.clock(),
-            lease=s.worker_lease_seconds,
-            limit=s.worker_batch_size,
-        )
-        if not rows:
+        """Send up to ``worker_batch_size`` due outbox rows to Recover (one probe when half-open).
+
+        Answers are recorded as they arrive: whatever arrived while the previous group was being
+        committed makes the next group (at most ``_GROUP``), so a kill repeats only the requests
+        in flight and the answers not yet committed, never a whole batch.
+        """
+        admitted = self.breaker.admit()
+        if admitted == 0:
             return 0
-        results = list(self._pool.map(self._send, rows))
+        probe = admitted == 1
+        rows: list[Row[Any]] = []
+        try:
+            rows = self._claim(outbox, 1 if probe else self.settings.worker_batch_size)
+            if not rows:
+                return 0
+            if probe:
+                self.metrics.breaker_probes.inc()
+                log.info(
+                    "probing Recover with outbox row %s",
+                    rows[0].id,
+                    extra={"event": "recover_probe", "outbox_id": rows[0].id},
+                )
+            answers: queue.SimpleQueue[Future[_SendResult]] = queue.SimpleQueue()
+            for row in rows:
+                self._pool.submit(self._send, row).add_done_callback(answers.put)
+            left = len(rows)
+            while left:
+                group = [answers.get().result()]
+                while len(group) < _GROUP:
+                    try:
+                        group.append(answers.get_nowait().result())
+                    except queue.Empty:
+                        break
+                left -= len(group)
+                self._record(group)
+            return len(rows)
+        finally:
+            if probe:
+                self.breaker.probe_done()
+            if rows:  # an unexpected error: stop renewing; the rows come back after a lease
+                self.leases.release(outbox, (r.id for r in rows))
+
+    def _record(self, results: list[_SendResult]) -> None:
         now = self.clock()
+        updates = [(r.row.id, self._outcome(r, now)) for r in results]
         with self.engine.begin() as conn:
-            updates = [(r.row.id, self._outcome(r, now)) for r in results]
             repo.finish_many(conn, outbox, self.worker_id, updates)
-        return len(rows)
+        self.leases.release(outbox, (r.row.id for r in results))
 
     def _send(self, row: Row[Any]) -> _SendResult:
+        if not self.breaker.sending_allowed():
+            return _SendResult(row, skipped=True)
         try:
-            answer = self.client.send(row.endpoint, row.body)
+            answer = self.client.send(
+                row.endpoint,
+                row.body,
+                idempotency_key=str(row.dedupe_key),
+                keep_trying=self.breaker.quick_tries_allowed,
+                on_call=self._observe,
+            )
         except RecoverAPIError as exc:
             return _SendResult(row, error=exc)
         return _SendResult(row, request_id=answer.request_id)
 
+    def _observe(self, endpoint: str, status: int) -> None:
+        """Every HTTP call: count it and feed the breaker."""
+        self.metrics.recover_requests.labels(endpoint, str(status)).inc()
+        self.breaker.record(status)
+
     def _outcome(self, result: _SendResult, now: datetime) -> dict[str, object]:
         s, row = self.settings, result.row
+        if result.skipped:  # released untouched: due again as soon as the breaker allows
+            return {}
         attempts = int(row.attempts) + 1
         endpoint = str(row.endpoint)
         if result.error is None:
@@ -279,11 +436,26 @@ class Worker:
                 "last_error": None,
             }
         exc = result.error
-        self.metrics.recover_errors.labels(str(exc.status_code)).inc()
+        self.breaker.last_error = error_summary(exc)[:300]
         expired = (now - row.created_at).total_seconds() > s.outbox_dead_letter_after
         if not is_retryable(exc) or expired:
             self.metrics.dead_letters.labels(endpoint).inc()
-            log.error("outbox row %s dead-lettered: %s", row.id, error_summary(exc))
+            log.error(
+                "dead letter: outbox row %s (%s, invoice %s, dedupe key %s), %d attempt(s): %s",
+                row.id,
+                endpoint,
+                row.invoice_id,
+                row.dedupe_key,
+                attempts,
+                error_summary(exc),
+                extra={
+                    "event": "dead_letter",
+                    "outbox_id": row.id,
+                    "endpoint": endpoint,
+                    "invoice_id": row.invoice_id,
+                    "status": exc.status_code,
+                },
+            )
             state = "dead"
         else:
             state = "pending"
