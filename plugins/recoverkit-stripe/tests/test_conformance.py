@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import vcr
+from recoverkit_stripe import StripeProvider
 from recoverkit_stripe.codes import decline_table as stripe_decline_table
 
 from recoverkit.declines import DeclineTable
@@ -21,6 +22,7 @@ from .conftest import (
     SECRET,
     body,
     event_names,
+    load,
     make_provider,
     seed,
 )
@@ -72,6 +74,21 @@ class TestStripeConformance(ProviderConformance):
     @pytest.fixture
     def decline_table(self) -> DeclineTable:
         return stripe_decline_table()
+
+    @pytest.fixture
+    def do_not_try_again_samples(self, provider: Provider) -> list[Sample]:
+        # The invoice attempt's charge declined generic_decline (soft in the table) with
+        # advice_code do_not_try_again, in both invoice shapes; the non-invoice fixture carries
+        # the advice on its PaymentIntent's error.
+        objects = load("objects")
+        for charge in [*objects["charge"], *objects["charges_of"][0]["data"]]:
+            if charge["id"] == "ch_RKfail01":
+                charge["outcome"].update(reason="generic_decline", advice_code="do_not_try_again")
+        assert isinstance(provider, StripeProvider)
+        seed(provider, objects)
+        names = ["invoice.payment_failed.legacy", "invoice.payment_failed.basil"]
+        names.append("charge.failed.non_invoice")
+        return [Sample(name, provider.sign_test_webhook(body(name))) for name in names]
 
     @pytest.fixture
     def scanned_paths(self) -> list[Path]:

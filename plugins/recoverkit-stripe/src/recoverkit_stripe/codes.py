@@ -1,22 +1,33 @@
 """Stripe decline data → :class:`~recoverkit.declines.NormalizedDecline`.
 
 Stripe spreads one decline over several fields; this module reads them in a fixed order of trust
-(research/stripe-and-networks.md §3-4, PITFALLS.md "Stripe"):
+(research/stripe-and-networks.md §3-4, PITFALLS.md "Stripe"; the rule per class is in
+docs/providers/stripe.md):
 
-1. ``outcome.type == "blocked"`` / ``network_status == "not_sent_to_network"``: Stripe (Radar, a
-   block list, its excessive-retry guard) stopped the charge. No issuer saw it, so it is a *block*,
-   not a decline: ``sent_to_network=False`` and the raw code is ``outcome.reason`` (or ``blocked``).
-2. The PaymentIntent's ``last_payment_error.decline_code`` when we hold the error for this charge.
-3. ``outcome.reason`` on an issuer decline, when it is a known decline code.
-4. ``failure_code`` (for ``expired_card``, ``incorrect_cvc``, ``processing_error`` … the specific
+1. ``outcome.type == "invalid"``: an invalid API call (a live card in test mode, …), not a block
+   and not an issuer decline. Always ``request_invalid``, hard, raw code ``outcome.reason``
+   (``test_mode_live_card``; ``invalid`` when absent), whatever ``network_status`` or the decline
+   code say. Checked first, so the block branch below never sees it.
+2. ``outcome.type == "blocked"`` / ``network_status`` ``not_sent_to_network`` or
+   ``reversed_after_approval``: Stripe (Radar, a block list, its excessive-retry guard) stopped the
+   charge, so ``sent_to_network=False``. A block can still carry a decline code
+   (``merchant_blacklist``, ``fraudulent``): that code decides the category and type through the
+   table. Only a block without one is ``blocked_by_psp``, with ``outcome.reason`` (or ``blocked``)
+   as the raw code. Stripe's placeholder ``generic_decline`` — what its excessive-retry guard
+   reports for a block — is no decline code here: it says nothing the block does not.
+3. The PaymentIntent's ``last_payment_error.decline_code`` when we hold the error for this charge.
+4. ``outcome.reason`` on an issuer decline, when it is a known decline code.
+5. ``failure_code`` (for ``expired_card``, ``incorrect_cvc``, ``processing_error`` … the specific
    code is here and no ``decline_code`` exists), falling back to ``card_declined``.
 
-``advice_code`` is Stripe's own retry advice and wins over the table; ``network_advice_code`` is the
+``advice_code`` is Stripe's own retry advice and wins over the table (``do_not_try_again`` always
+makes the decline hard, see :func:`recoverkit.declines.normalize`); ``network_advice_code`` is the
 Mastercard MAC on Mastercard charges; ``network_decline_code`` is the raw ISO 8583 code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from functools import cache
@@ -30,6 +41,8 @@ logger = logging.getLogger("recoverkit_stripe.codes")
 __all__ = ["decline_from_charge", "decline_from_error", "decline_table", "parse_advice"]
 
 _BLOCKED_STATUSES = frozenset({"not_sent_to_network", "reversed_after_approval"})
+#: A decline code that names no reason (Stripe's mask for blocks and unspecified declines).
+_PLACEHOLDER_CODES = frozenset({"generic_decline"})
 
 
 @cache
@@ -90,29 +103,39 @@ def decline_from_charge(
     )
     message = _str(charge.get("failure_message")) or _str(outcome.get("seller_message"))
 
+    decline_code = _str((error or {}).get("decline_code"))
+    common: dict[str, Any] = {
+        "message": message,
+        "iso_response_code": network_decline,
+        "mastercard_advice_code": _mac(network, network_advice),
+        "advice": advice,
+        "network": network,
+    }
+    if outcome_type == "invalid":
+        # The "invalid" row decides (request_invalid, hard); the raw code is Stripe's reason.
+        invalid = normalize(
+            table,
+            "invalid",
+            **common,
+            sent_to_network=network_status in ("declined_by_network", "approved_by_network"),
+        )
+        return dataclasses.replace(invalid, raw_code=reason or "invalid")
     blocked = outcome_type == "blocked" or network_status in _BLOCKED_STATUSES
     if blocked:
-        raw = reason if reason and table.lookup(reason) else "blocked"
-    elif outcome_type == "invalid":
-        raw = "invalid"
-    else:
-        decline_code = _str((error or {}).get("decline_code"))
-        if decline_code:
-            raw = decline_code
-        elif outcome_type == "issuer_declined" and reason and table.lookup(reason):
-            raw = reason
+        specific = decline_code if decline_code not in _PLACEHOLDER_CODES else None
+        if specific:
+            raw = specific
+        elif reason and table.lookup(reason):
+            raw = reason  # a decline code Stripe put in the reason, or the block's own reason
         else:
-            raw = _str(charge.get("failure_code")) or "card_declined"
-    return normalize(
-        table,
-        raw,
-        message=message,
-        iso_response_code=network_decline,
-        mastercard_advice_code=_mac(network, network_advice),
-        advice=advice,
-        network=network,
-        sent_to_network=not blocked,
-    )
+            raw = "blocked"
+    elif decline_code:
+        raw = decline_code
+    elif outcome_type == "issuer_declined" and reason and table.lookup(reason):
+        raw = reason
+    else:
+        raw = _str(charge.get("failure_code")) or "card_declined"
+    return normalize(table, raw, **common, sent_to_network=not blocked)
 
 
 def decline_from_error(error: Mapping[str, Any], network: str | None = None) -> NormalizedDecline:
