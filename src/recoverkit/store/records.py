@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
+from recoverkit import redact
 from recoverkit.store.dialect import upsert_insert as _insert
 from recoverkit.store.tables import backfill_cursors, butter_webhooks, ledger
 
@@ -97,7 +98,11 @@ def upsert_ledger(conn: Connection, entries: Iterable[LedgerEntry], now: datetim
             "state": e.state,
             "last_event_at": e.last_event_at,
             "updated_at": now,
-            "extra": json.dumps(dict(e.extra or {}), default=str),
+            "extra": redact.scrub_json(
+                json.dumps(dict(e.extra or {}), default=str),
+                event=e.invoice_id,
+                path="ledger.extra",
+            ),
         }
         for e in newest.values()
     ]

@@ -10,6 +10,7 @@ cannot overwrite another's result.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from recoverkit import redact
 from recoverkit.provider import ProviderEvent
 from recoverkit.store.dialect import upsert_insert as _insert
 from recoverkit.store.records import (
@@ -74,6 +76,13 @@ __all__ = [
 
 
 def _event_row(event: ProviderEvent, now: datetime) -> dict[str, Any]:
+    # Card data never reaches the store: the payload is scrubbed before it is written, and the
+    # digest is of what is stored (a digest of a card number could be brute-forced).
+    data = redact.scrub_json(
+        json.dumps(event.data, separators=(",", ":"), default=str),
+        event=f"{event.provider}/{event.dedupe_key}",
+        path="inbox.data",
+    )
     return {
         "provider": event.provider,
         "dedupe_key": event.dedupe_key,
@@ -81,7 +90,8 @@ def _event_row(event: ProviderEvent, now: datetime) -> dict[str, Any]:
         "object_id": event.object_id,
         "occurred_at": event.occurred_at,
         "received_at": now,
-        "data": json.dumps(event.data, separators=(",", ":"), default=str),
+        "data": data,
+        "digest": hashlib.sha256(data.encode("utf-8")).hexdigest(),
         "state": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -190,6 +200,10 @@ def finish_many(
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row_id, values in updates:
         params = {f"v_{k}": v for k, v in values.items()}
+        if isinstance(params.get("v_last_error"), str):  # errors may quote the payload
+            params["v_last_error"] = redact.scrub_text(
+                params["v_last_error"], event=f"{table.name}/{row_id}", path="last_error"
+            )
         params |= {"row_id": row_id, "row_worker": worker}
         by_columns.setdefault(tuple(sorted(values)), []).append(params)
     for columns, batch in by_columns.items():
@@ -228,7 +242,7 @@ def enqueue_outbox(conn: Connection, messages: Iterable[OutboxMessage], now: dat
             "endpoint": m.endpoint,
             "dedupe_key": m.dedupe_key,
             "invoice_id": m.invoice_id,
-            "body": m.body,
+            "body": redact.scrub_json(m.body, event=m.dedupe_key, path=f"outbox.{m.endpoint}"),
             "state": "pending",
             "attempts": 0,
             "created_at": now,
