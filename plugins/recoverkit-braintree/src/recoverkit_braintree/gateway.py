@@ -11,15 +11,22 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import braintree
+import requests
+import urllib3
 from braintree.exceptions.authentication_error import AuthenticationError
 from braintree.exceptions.authorization_error import AuthorizationError
 from braintree.exceptions.braintree_error import BraintreeError
+from braintree.exceptions.gateway_timeout_error import GatewayTimeoutError
 from braintree.exceptions.http.connection_error import ConnectionError as BtConnectionError
+from braintree.exceptions.http.invalid_response_error import InvalidResponseError
 from braintree.exceptions.http.timeout_error import ConnectTimeoutError, ReadTimeoutError
+from braintree.exceptions.http.timeout_error import TimeoutError as BtTimeoutError
 from braintree.exceptions.not_found_error import NotFoundError
+from braintree.exceptions.request_timeout_error import RequestTimeoutError
 from braintree.exceptions.server_error import ServerError
 from braintree.exceptions.service_unavailable_error import ServiceUnavailableError
 from braintree.exceptions.too_many_requests_error import TooManyRequestsError
+from braintree.exceptions.unexpected_error import UnexpectedError
 
 from recoverkit.errors import (
     ConfigurationError,
@@ -65,16 +72,58 @@ def build_gateway(settings: BraintreeSettings, pair: KeyPair) -> Any:
             public_key=pair.public_key,
             private_key=pair.private_key.get_secret_value(),
             timeout=settings.timeout,
+            # Without it the SDK lets requests' exceptions (a dropped connection, a reset)
+            # through unwrapped; with it they arrive as braintree.exceptions.http.* errors.
+            wrap_http_exceptions=True,
         )
     )
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the exception chain shows the connection was never established.
+
+    requests reports a refused connection and a connection dropped mid-request with the same
+    ``ConnectionError``; urllib3's ``NewConnectionError`` (refused, unreachable, DNS) in the
+    chain is what says no byte of the request reached Braintree.
+    """
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+            return True
+        stack.extend((item.__cause__, item.__context__, getattr(item, "reason", None)))
+        stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return False
+
+
+#: Transport failures after which a request may have reached Braintree (outcome unknown).
+_IN_DOUBT = (
+    ReadTimeoutError,
+    BtTimeoutError,
+    BtConnectionError,
+    InvalidResponseError,
+    UnexpectedError,
+    ServerError,
+    ServiceUnavailableError,
+    GatewayTimeoutError,
+    RequestTimeoutError,
+    requests.exceptions.RequestException,
+)
 
 
 @contextmanager
 def api_errors(what: str, object_id: str | None, *, mutating: bool = False) -> Iterator[None]:
     """Turn SDK exceptions into recoverkit's tree, naming provider, object and what to do.
 
-    For a ``mutating`` call a read timeout or server error is :class:`OutcomeUnknownError`
-    (look the outcome up, never repeat); a connect failure is :class:`RequestNotSentError`.
+    For a ``mutating`` call a failure after the connection was made — a read timeout, a
+    connection dropped mid-request, a server error, an unreadable answer — is
+    :class:`OutcomeUnknownError` (look the outcome up, never repeat); a connection that was never
+    made (refused, connect timeout) is :class:`RequestNotSentError`. Raw ``requests`` exceptions
+    are handled too, in case a gateway was built without ``wrap_http_exceptions``.
     """
     try:
         yield
@@ -91,23 +140,31 @@ def api_errors(what: str, object_id: str | None, *, mutating: bool = False) -> I
             provider=PSP,
             object_id=object_id,
         ) from None
-    except ConnectTimeoutError:
+    except TooManyRequestsError:
         raise RequestNotSentError(
-            f"braintree: could not connect for {what} {object_id!r}; safe to try again",
+            f"braintree: rate limited on {what} {object_id!r}; try again later",
             provider=PSP,
             object_id=object_id,
         ) from None
-    except (ReadTimeoutError, BtConnectionError, ServerError, ServiceUnavailableError) as exc:
+    except (ConnectTimeoutError, requests.exceptions.ConnectTimeout) as exc:
+        raise RequestNotSentError(
+            f"braintree: could not connect for {what} {object_id!r} ({type(exc).__name__}); "
+            "nothing was sent, safe to try again",
+            provider=PSP,
+            object_id=object_id,
+        ) from None
+    except _IN_DOUBT as exc:
+        if _never_sent(exc):
+            raise RequestNotSentError(
+                f"braintree: could not connect for {what} {object_id!r} (connection refused); "
+                "nothing was sent, safe to try again",
+                provider=PSP,
+                object_id=object_id,
+            ) from None
         cls = OutcomeUnknownError if mutating else MissingFactError
         advice = "look the outcome up before any new attempt" if mutating else "try again later"
         raise cls(
             f"braintree: {what} {object_id!r} failed ({type(exc).__name__}); {advice}",
-            provider=PSP,
-            object_id=object_id,
-        ) from None
-    except TooManyRequestsError:
-        raise RequestNotSentError(
-            f"braintree: rate limited on {what} {object_id!r}; try again later",
             provider=PSP,
             object_id=object_id,
         ) from None
