@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from recoverkit.redact import RedactionCollector
+from recoverkit.redact import RedactionCollector
 from recoverkit.store import repo
 
 __all__ = ["Metrics"]
@@ -96,6 +97,7 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        r.register(RedactionCollector())  # recoverkit_redactions_total (docs/security.md)
         r.register(RedactionCollector())  # recoverkit_redactions_total (docs/security.md)
         if engine is not None:
             r.register(_QueueDepth(engine))
