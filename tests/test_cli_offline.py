@@ -161,3 +161,26 @@ def test_fact_sources() -> None:
     with pytest.raises(FactNotAvailable, match="enrichment would fetch charge ch_1 for x") as info:
         lookup(NoFacts(), provider="p", kind="charge", object_id="ch_1", adds="x")
     assert info.value.as_dict() == {"object": "charge", "id": "ch_1", "adds": "x"}
+
+
+BRAINTREE_TEST_PAIR = "recoverkit_test_public:recoverkit_test_private"  # the plugin's demo pair
+
+
+def test_braintree_offline_and_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECOVERKIT_LOAD_PLUGINS", "braintree")
+    monkeypatch.setenv("RECOVERKIT_BRAINTREE_API_BASE_URL", "http://127.0.0.1:9")
+    code, _, err = _run("samples", "braintree", "--out", str(tmp_path))
+    assert code == 0, err
+    folder = tmp_path / "braintree"
+    webhook = str(folder / "subscription_charged_unsuccessfully.txt")
+    common = ["translate", "braintree", webhook, "--secret", BRAINTREE_TEST_PAIR]
+    code, out, _ = _run(*common, "--offline")
+    assert code == 0
+    needs = json.loads(out)["needs"]
+    assert (needs["object"], needs["id"]) == ("transaction", "txn_declined_1")
+    code, out, err = _run(*common, "--facts", str(folder / "facts.json"))
+    assert code == 0, err
+    message = json.loads(out)
+    assert message["endpoint"] == "payments"
+    assert message["body"]["subscription"]["id"] == "sub_demo_1"
+    assert message["decline"] is not None

@@ -110,7 +110,8 @@ def cli_errors(provider: str = "") -> Iterator[None]:
     try:
         yield
     except SignatureError as exc:
-        fail(f"{prefix}signature check failed: {_one_line(str(exc))}", EXIT_SIGNATURE)
+        detail = _one_line(str(exc)).removeprefix(prefix)
+        fail(f"{prefix}signature check failed: {detail}", EXIT_SIGNATURE)
     except (WebhookError, WireValidationError, ConfigurationError, PluginError) as exc:
         fail(_prefixed(prefix, str(exc)))
     except FactNotAvailable as exc:  # --facts FILE lacks an object: the file is the bad input

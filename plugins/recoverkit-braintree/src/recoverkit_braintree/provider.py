@@ -140,7 +140,12 @@ class BraintreeProvider(Provider):
 
     @cached_property
     def lookups(self) -> CachedLookups:
-        """Cached ``transaction.find`` / ``subscription.find`` used by ``translate``."""
+        """Cached ``transaction.find`` / ``subscription.find`` used by ``translate``; served
+        from ``facts_source`` instead when one is set (``translate --offline`` / ``--facts``)."""
+        if self.facts_source is not None:
+            from recoverkit_braintree.facts import SourceLookups
+
+            return SourceLookups(self.facts_source)
         return CachedLookups(self.gateway, self.settings.lookup_cache_seconds)
 
     @cached_property
@@ -358,6 +363,12 @@ class BraintreeProvider(Provider):
         return WebhookRequest(
             body=webhooks.form_body(form), headers={"content-type": webhooks.FORM_CONTENT_TYPE}
         )
+
+    def sample_facts(self) -> dict[str, Any]:
+        """The API answers the samples refer to (``samples/api/*.xml``) as a facts file."""
+        from recoverkit_braintree.facts import sample_facts
+
+        return dict(sample_facts())
 
     def sample_webhooks(self) -> list[WebhookRequest]:
         """The bundled sample notifications, signed now with the first key pair (or the test pair).
