@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sandbox_helpers import T0, context, decline
 
+from recoverkit.declines import DeclineCategory
 from recoverkit.rules import CardAttempt, NetworkRules, Verdict, may_retry
 from recoverkit.sandbox.policies import (
     DeclineAwarePolicy,
@@ -72,10 +73,23 @@ def test_fixed_rejects_a_bad_schedule() -> None:
 
 
 @pytest.mark.parametrize("iso", ["41", "43", "59", "54", "1A"])
-def test_rules_stops_on_hard_declines_and_waits_for_a_new_card(iso: str) -> None:
-    proposal = DeclineAwarePolicy().next_attempt(context([(T0, decline(iso))]))
+def test_hard_declines_are_stopped_by_the_rules_not_by_the_policy(iso: str) -> None:
+    ctx = context([(T0, decline(iso))])
+    assert isinstance(DeclineAwarePolicy().next_attempt(ctx), Retry)  # "never" is not its call
+    guarded = guarded_next_attempt(DeclineAwarePolicy(), ctx)
+    assert isinstance(guarded.decision, Stop)
+    assert guarded.decision.awaiting_payment_method
+    assert guarded.rules_decision is not None
+    assert guarded.rules_decision.verdict in {Verdict.NEVER, Verdict.AFTER_PAYMENT_METHOD_CHANGE}
+
+
+def test_rules_gives_up_by_choice_only_as_a_setting_and_says_so() -> None:
+    ctx = context([(T0, decline("05"))])
+    assert isinstance(DeclineAwarePolicy().next_attempt(ctx), Retry)
+    policy = DeclineAwarePolicy(give_up_on=[DeclineCategory.GENERIC_SOFT])
+    proposal = policy.next_attempt(ctx)
     assert isinstance(proposal, Stop)
-    assert proposal.awaiting_payment_method
+    assert "by choice (setting give_up_on)" in proposal.reason
 
 
 def test_rules_retries_soon_after_a_card_update() -> None:

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from recoverkit.declines import NormalizedDecline
 from recoverkit.rules import CardAttempt, NetworkRules, RetryDecision, Verdict, may_retry
+from recoverkit.sandbox.policies.timezones import country_utc_offset
 
 DEFAULT_RULES = NetworkRules()
 """The core's default network budgets (Visa 15 reattempts per 30 days)."""
@@ -64,8 +65,8 @@ class PolicyContext:
     #: ``"credit"``, ``"debit"``, ``"prepaid"`` or ``None`` when unknown.
     funding: str | None = None
     issuer_country: str | None = None
-    #: The customer's offset from UTC, for "morning local time" (UTC when unknown).
-    utc_offset: timedelta = timedelta(0)
+    #: The customer's offset from UTC when known; ``None`` when unknown (see :meth:`local_offset`).
+    utc_offset: timedelta | None = None
 
     def __post_init__(self) -> None:
         if not self.invoice_attempts:
@@ -131,9 +132,36 @@ class PolicyContext:
             and update.payment_method_id != self.last_attempt.payment_method_id
         )
 
+    def local_offset(self, when: datetime) -> timedelta | None:
+        """The customer's UTC offset at ``when``: ``utc_offset`` when known, else the issuer
+        country's when all of its IANA time zones agree at ``when`` (GB, DE, FR …; not US, CA,
+        BR, AU), else ``None`` — the local time is unknown and a policy must not pretend."""
+        if self.utc_offset is not None:
+            return self.utc_offset
+        return country_utc_offset(self.issuer_country, when) if self.issuer_country else None
+
+    @property
+    def time_zone_known(self) -> bool:
+        """True when :meth:`local_offset` knows the customer's local time."""
+        return self.local_offset(self.now) is not None
+
     def local(self, when: datetime) -> datetime:
-        """``when`` as a naive datetime in the customer's local time."""
-        return (when + self.utc_offset).replace(tzinfo=None)
+        """``when`` as a naive datetime in the customer's local time — **UTC when unknown**
+        (check :attr:`time_zone_known`; :func:`recoverkit.sandbox.policies.slots.daily_slot`
+        falls back to the first failure's time of day instead)."""
+        return (when + (self.local_offset(when) or timedelta(0))).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingExample:
+    """One past retry: the situation before it (``context``), when it ran and whether it worked.
+
+    What the ``learned`` policy trains on and what a learning policy's ``observe`` receives.
+    """
+
+    context: PolicyContext
+    at: datetime
+    approved: bool
 
 
 @dataclass(frozen=True, slots=True)

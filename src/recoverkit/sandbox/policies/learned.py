@@ -31,7 +31,23 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from recoverkit.declines import DeclineCategory, MacAction, ResponseType, mastercard_advice
-from recoverkit.sandbox.policies.base import PolicyContext, Proposal, Retry, Stop
+from recoverkit.sandbox.policies.base import (
+    PolicyContext,
+    Proposal,
+    Retry,
+    Stop,
+    TrainingExample,
+)
+
+__all__ = [
+    "FEATURES",
+    "ExplorationPolicy",
+    "LearnedPolicy",
+    "ModelMetrics",
+    "SuccessModel",
+    "TrainingExample",
+    "train_success_model",
+]
 
 F = npt.NDArray[np.float64]
 
@@ -71,6 +87,13 @@ def _context_row(context: PolicyContext) -> list[float]:
     delays = advice is not None and advice.action is MacAction.DELAY
     mac_delay = advice.delay if advice is not None and delays else None
     update = context.last_update
+    offset = context.local_offset(context.now)
+    if offset is None:
+        # Unknown local time: the candidates' "07:00" is the first failure's time of day.
+        first = context.first_failure_at
+        anchor = _MORNING_HOUR - (first.hour + first.minute / 60.0)
+    else:
+        anchor = offset / timedelta(hours=1)
     return [
         _CATEGORIES[decline.category],
         _NETWORKS.get((context.network or "").lower(), 4),
@@ -79,11 +102,12 @@ def _context_row(context: PolicyContext) -> list[float]:
         _hours(context.first_failure_at),
         _hours(context.last_attempt.at),
         context.retries_made,
-        context.utc_offset / timedelta(hours=1),
+        offset / timedelta(hours=1) if offset is not None else math.nan,
         float(context.payment_method_changed_since_decline),
         _hours(update.at) if update else math.nan,
         _hours(context.now),
         _hours(context.deadline),
+        anchor,
     ]
 
 
@@ -96,7 +120,10 @@ def _features(rows: F, candidates: F) -> F:
     out[:, :, 4] = candidates - rows[:, 4, None]
     out[:, :, 5] = candidates - rows[:, 5, None]
     out[:, :, 6] = rows[:, 6, None]
-    local = candidates + rows[:, 7, None]
+    # Unknown local time: hour and weekday are missing (NaN, which the trees handle); the day of
+    # the month is taken from the UTC date, wrong by at most a day.
+    known = np.isfinite(rows[:, 7, None])
+    local = candidates + np.where(known, rows[:, 7, None], 0.0)
     safe_local = np.where(np.isfinite(local), local, 0.0)
     out[:, :, 7] = np.mod(safe_local, 24.0)
     days = np.floor(safe_local / 24.0).astype(np.int64)
@@ -105,6 +132,7 @@ def _features(rows: F, candidates: F) -> F:
     month = dates.astype("datetime64[M]")
     out[:, :, 9] = (dates - month.astype("datetime64[D]")).astype(np.int64) + 1
     out[:, :, 10] = ((month + 1).astype("datetime64[D]") - dates).astype(np.int64) - 1
+    out[:, :, 7:9] = np.where(known[:, :, None], out[:, :, 7:9], np.nan)
     out[:, :, 11] = rows[:, 8, None]
     since_update = candidates - rows[:, 9, None]
     out[:, :, 12] = np.where(np.isnan(since_update), -1.0, since_update)
@@ -113,7 +141,7 @@ def _features(rows: F, candidates: F) -> F:
 
 def _candidates(rows: F) -> F:
     """Candidate attempt times (epoch hours, NaN = none) for each context row."""
-    now, offset = rows[:, 10], rows[:, 7]
+    now, offset = rows[:, 10], rows[:, 12]
     soon = now[:, None] + np.asarray(_SOON_HOURS)[None, :]
     local_midnight = np.floor((now + offset) / 24.0) * 24.0 - offset
     mornings = (
@@ -125,15 +153,6 @@ def _candidates(rows: F) -> F:
     valid = (cands > now[:, None]) & (cands <= rows[:, 11, None])
     valid &= ~((rows[:, 3, None] > 0) & (cands < rows[:, 5, None] + rows[:, 3, None]))
     return np.where(valid, cands, np.nan)
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingExample:
-    """One past retry: the situation before it (``context``), when it ran and whether it worked."""
-
-    context: PolicyContext
-    at: datetime
-    approved: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from recoverkit.sandbox.policies.base import (
     Proposal,
     RetryPolicy,
     Stop,
+    TrainingExample,
     guard_proposal,
     next_attempts,
 )
@@ -143,28 +144,80 @@ def new_logs(world: World) -> list[InvoiceLog]:
     return logs
 
 
-def run_policy(world: World, policy: RetryPolicy, rules: NetworkRules = DEFAULT_RULES) -> PolicyRun:
-    """Simulate ``policy`` on every invoice of ``world``; every attempt passed the guard."""
+#: Simulated hours per learning step: a learning policy sees the outcomes of an epoch's retries
+#: only after the epoch, so no decision uses an outcome from its own future.
+EPOCH_HOURS = 6.0
+
+
+def run_policy(
+    world: World,
+    policy: RetryPolicy,
+    rules: NetworkRules = DEFAULT_RULES,
+    *,
+    epoch_hours: float = EPOCH_HOURS,
+) -> PolicyRun:
+    """Simulate ``policy`` on every invoice of ``world``; every attempt passed the guard.
+
+    The run advances in simulated time, ``epoch_hours`` at a time: every decision due in the
+    epoch is asked in one batch (``next_attempts``), every attempt due in it is answered by the
+    issuer, repeatedly until nothing more falls in the epoch. A policy with an ``observe(outcomes)``
+    method (a learning policy, e.g. ``adaptive``) then receives the epoch's retry outcomes as
+    :class:`~recoverkit.sandbox.policies.base.TrainingExample` (the context it decided with, the
+    attempt time, approved or not): its decisions only ever use outcomes from earlier epochs.
+    """
+    if epoch_hours <= 0:
+        raise ValueError("epoch_hours must be positive")
     state = _RunState(world, new_logs(world))
-    active = list(range(world.size))
+    inf = np.inf
+    decide_at = world.first_failure.astype(np.float64).copy()
+    attempt_at = np.full(world.size, inf)
+    observe = getattr(policy, "observe", None)
+    learning = callable(observe)
+    decided: dict[int, PolicyContext] = {}
     adjustments = 0
-    while active:
-        contexts = [state.logs[i].context(state.now[i]) for i in active]
-        proposals = next_attempts(policy, contexts)
-        attempts: dict[int, float] = {}
-        still: list[int] = []
-        for i, context, proposal in zip(active, contexts, proposals, strict=True):
-            guarded = guard_proposal(proposal, context, rules)
-            adjustments += guarded.adjusted
-            at_h = state.settle(i, guarded.decision)
-            if at_h is None:
-                if state.logs[i].outcome is None:
-                    still.append(i)  # re-planned after a card update
-            else:
-                attempts[i] = at_h
-        if attempts:
-            still += state.answer(attempts)
-        active = still
+    t = float(decide_at.min()) if world.size else 0.0
+    while world.size:
+        end = t + epoch_hours
+        outcomes: list[TrainingExample] = []
+        while True:
+            due = np.flatnonzero(decide_at < end)
+            if due.size:
+                contexts = [state.logs[i].context(state.now[i]) for i in due.tolist()]
+                proposals = next_attempts(policy, contexts)
+                for i, context, proposal in zip(due.tolist(), contexts, proposals, strict=True):
+                    guarded = guard_proposal(proposal, context, rules)
+                    adjustments += guarded.adjusted
+                    at_h = state.settle(i, guarded.decision)
+                    decide_at[i] = inf
+                    if at_h is not None:
+                        attempt_at[i] = at_h
+                        if learning:
+                            decided[i] = context
+                    elif state.logs[i].outcome is None:
+                        decide_at[i] = world.to_hours(state.now[i])  # re-plan at the card update
+            ready = np.flatnonzero(attempt_at < end)
+            if not ready.size:
+                if not due.size:
+                    break
+                continue
+            batch = {int(i): float(attempt_at[i]) for i in ready}
+            attempt_at[ready] = inf
+            for i in state.answer(batch):
+                decide_at[i] = batch[i]
+            if learning:
+                for i, at_h in batch.items():
+                    log = state.logs[i]
+                    outcomes.append(
+                        TrainingExample(
+                            decided.pop(i), world.to_datetime(at_h), log.attempts[-1].approved
+                        )
+                    )
+        if outcomes and observe is not None:
+            observe(outcomes)
+        pending = min(float(decide_at.min()), float(attempt_at.min()))
+        if not np.isfinite(pending):
+            break
+        t = max(end, pending)
     return PolicyRun(getattr(policy, "name", type(policy).__name__), state.logs, adjustments)
 
 

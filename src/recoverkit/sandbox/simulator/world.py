@@ -20,13 +20,8 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from recoverkit.declines import (
-    DeclineTable,
-    NormalizedDecline,
-    iso_response,
-    iso_responses,
-    normalize,
-)
+from recoverkit.declines import NormalizedDecline
+from recoverkit.sandbox.policies.declines import decline_from_codes
 
 F = npt.NDArray[np.float64]
 I = npt.NDArray[np.int64]  # noqa: E741
@@ -130,25 +125,9 @@ class WorldConfig:
 
 
 @cache
-def _world_table() -> DeclineTable:
-    """The issuer's codes as a decline table, built from the core's ISO 8583 reference data."""
-    rows = ["code,category,response_type,iso_response_code,advice,source"]
-    for code, info in iso_responses().items():
-        rows.append(f"{code},{info.category},{info.response_type},{code},,{info.source}")
-    return DeclineTable.from_text("\n".join(rows), name="simulated issuer (ISO 8583 reference)")
-
-
-@cache
 def make_decline(iso: str, network: str, mac: str | None = None) -> NormalizedDecline:
-    """The normalized decline the simulated issuer returns (through the core's ``normalize``)."""
-    info = iso_response(iso)
-    return normalize(
-        _world_table(),
-        iso,
-        message=info.meaning if info else None,
-        mastercard_advice_code=mac,
-        network=network,
-    )
+    """The normalized decline the simulated issuer returns (the public helper, cached)."""
+    return decline_from_codes(iso, network=network, mac=mac)
 
 
 # Mastercard MACs on first failures. ASSUMPTION (no public frequency data in the research notes):
