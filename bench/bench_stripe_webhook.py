@@ -1,16 +1,22 @@
-"""Benchmark: Stripe ``invoice.payment_failed`` through verify + parse + translate.
+"""Benchmark: a Stripe ``invoice.payment_failed`` webhook through the real plugin.
 
-Prints, from one run on one machine:
+Sides, measured in interleaved rounds on the same bytes (CPU time of this process):
 
-- ours:   ``StripeProvider.verify`` + ``parse`` + ``translate`` + the JSON of the Recover message,
-          with the facts the webhook lacks (charge, PaymentIntent, subscription) served from the
-          provider's cache (no network);
-- floor:  an HMAC-SHA256 check of the same header + ``json.loads`` of the same body +
-          ``json.dumps`` of our output (the least any verifying translator must do);
+- ours:   ``StripeProvider.verify`` + ``parse`` + ``translate`` + the wire JSON of each Recover
+          message (``schema.dumpb``), i.e. everything between the request body and the bytes
+          sent to Recover. The facts the webhook lacks (charge, PaymentIntent, subscription) come
+          from the provider's cache, as after the first event of an invoice (no network).
+- floor:  exactly the floor's work: the HMAC-SHA256 check of the ``Stripe-Signature`` header
+          (parse it, compute, constant-time compare) + ``json.loads`` of the body.
 - stripe: ``stripe.Webhook.construct_event`` on the same request (verify + build an Event).
 
-Targets: ours >= 25 % of the floor and >= 3x construct_event. Short on purpose (~1 s per line):
-``python bench/bench_stripe_webhook.py [seconds-per-measurement]``.
+The event (``bench/data/stripe_invoice.payment_failed.json``, ~3.5 KB compact) is what Stripe
+sends for a subscription invoice with one line item on API version 2026-10-28 (Basil and later
+invoice shape): the field list of Stripe's Invoice and InvoiceLineItem objects, demo values.
+
+Targets: ours >= 25 % of the floor, ours >= 3x construct_event.
+
+    .venv/bin/python bench/bench_stripe_webhook.py [--rounds 7] [--seconds 0.3]
 """
 
 from __future__ import annotations
@@ -18,87 +24,80 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import stripe
+from _harness import arguments, interleave, ratio, report_rates
 from recoverkit_stripe import StripeProvider, StripeSettings
+
+from recoverkit.schema import dumpb
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "plugins" / "recoverkit-stripe" / "tests" / "fixtures"
+EVENT = Path(__file__).resolve().parent / "data" / "stripe_invoice.payment_failed.json"
 SECRET = "whsec_bench_only"
 
 
-def rate(label: str, fn: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``fn`` over about ``seconds`` (after a short warm-up)."""
-    for _ in range(200):
-        fn()
-    calls, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(100):
-            fn()
-        calls += 100
-        now = time.perf_counter()
-        if now >= deadline:
-            break
-    per_second = calls / (now - start)
-    print(f"{label:<58} {per_second:>10,.0f} /s")
-    return per_second
-
-
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+def provider_with_cached_facts() -> StripeProvider:
+    """The real provider, its enrichment cache holding the facts the event refers to."""
     provider = StripeProvider(
         StripeSettings(webhook_secrets=[SECRET], api_key="sk_test_bench_unused")
     )
     objects = json.loads((FIXTURES / "objects.json").read_text())
-    for kind, items in objects.items():  # enrichment served from the cache, as after warm-up
+    for kind, items in objects.items():
         for item in items:
             provider.cache.put((kind, item["id"]), item, float("inf"))
+    return provider
 
-    body = (FIXTURES / "invoice.payment_failed.legacy.json").read_bytes()
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    provider = provider_with_cached_facts()
+    body = EVENT.read_bytes()
     request = provider.sign_test_webhook(body)
     header = request.headers["Stripe-Signature"]
-    timestamp, signature = (part.split("=", 1)[1] for part in header.split(","))
     key = SECRET.encode()
 
     def ours() -> object:
         provider.verify(request)
-        (event,) = provider.parse(request)
-        (message,) = provider.translate(event).messages
-        return message
+        out = []
+        for event in provider.parse(request):
+            for message in provider.translate(event).messages:
+                out.append(dumpb(message.body))
+        if not out:
+            raise AssertionError("the event must become a Recover message")
+        return out
 
-    def ours_with_json() -> str:
-        provider.verify(request)
-        (event,) = provider.parse(request)
-        (message,) = provider.translate(event).messages
-        return message.to_json()
-
-    output = json.loads(ours_with_json())
-    fetches_before = provider.cache.misses
-
-    def floor() -> str:
-        expected = hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
+    def floor() -> object:
+        parts = dict(part.split("=", 1) for part in header.split(","))
+        signed = parts["t"].encode() + b"." + body
+        expected = hmac.new(key, signed, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, parts["v1"]):
             raise AssertionError("bad signature")
-        json.loads(body)
-        return json.dumps(output)
+        return json.loads(body)
 
     def construct_event() -> object:
         return stripe.Webhook.construct_event(body, header, SECRET)
 
-    print(f"invoice.payment_failed ({len(body)} bytes), {seconds:g} s per line")
-    r_ours = rate("ours: verify + parse + translate (cached facts)", ours, seconds)
-    r_json = rate("ours + core RecoverMessage.to_json()", ours_with_json, seconds)
-    r_floor = rate("floor: HMAC-SHA256 + json.loads + json.dumps(output)", floor, seconds)
-    r_stripe = rate("stripe.Webhook.construct_event", construct_event, seconds)
-    assert provider.cache.misses == fetches_before, "a fact missed the cache"
-    print(f"ours / floor            = {r_ours / r_floor:6.1%}   (target >= 25%)")
-    print(f"ours / construct_event  = {r_ours / r_stripe:6.2f}x  (target >= 3x)")
-    print(f"ours+to_json / floor    = {r_json / r_floor:6.1%}   (the core encoder's share)")
+    ours()
+    misses = provider.cache.misses
+    print(f"invoice.payment_failed, one line item ({len(body)} bytes); CPU time")
+    print(f"{args.rounds} interleaved rounds of {args.seconds:g} s per side")
+    results = interleave(
+        {
+            "ours: verify + parse + translate + wire JSON": ours,
+            "floor: HMAC-SHA256 verify + json.loads": floor,
+            "stripe.Webhook.construct_event": construct_event,
+        },
+        rounds=args.rounds,
+        seconds=args.seconds,
+    )
+    if provider.cache.misses != misses:
+        raise AssertionError("a fact missed the cache: the run measured a network fetch")
+    report_rates(results)
+    ours_r, floor_r, sdk_r = results.values()
+    print(ratio("stripe/construct_event", ours_r, sdk_r, target=3.0, unit="x").line())
+    print(ratio("stripe/floor", ours_r, floor_r, target=0.25).line())
 
 
 if __name__ == "__main__":

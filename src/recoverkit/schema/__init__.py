@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel
 
-from recoverkit.schema.encoding import dumps, field_path, parse, to_wire
+from recoverkit.schema.encoding import dumpb, dumps, field_path, parse, to_wire
 from recoverkit.schema.money import exponent, to_major, to_minor
 from recoverkit.schema.wire import (
     BUTTER_PSP_NAMES,
@@ -70,6 +70,7 @@ __all__ = [
     "Subscription",
     "Transaction",
     "WebhookAck",
+    "dumpb",
     "dumps",
     "exponent",
     "field_path",
