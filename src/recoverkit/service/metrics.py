@@ -1,18 +1,25 @@
-"""Prometheus metrics, one registry per app (so tests can build many apps in one process)."""
+"""Prometheus metrics, one registry per app (so tests can build many apps in one process).
+
+Counters and histograms are updated as things happen; the backlog gauges (queue rows by state,
+oldest pending message's age, inbox backlog, dead letters) are read from the database at scrape
+time, so every receiver and worker process reports the same shared truth. The full list, with
+example alert rules and a Grafana dashboard, is in ``docs/operations.md`` and
+``docs/monitoring/``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from recoverkit.redact import RedactionCollector
-from recoverkit.redact import RedactionCollector
-from recoverkit.store import repo
+from recoverkit.store import inbox, outbox, repo
 
 __all__ = ["Metrics"]
 
@@ -38,10 +45,75 @@ class _QueueDepth(Collector):
         yield family
 
 
+def _age(now: datetime, then: datetime | None) -> float:
+    if then is None:
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return max(0.0, (now - then).total_seconds())
+
+
+class _Backlog(Collector):
+    """How far behind the bridge is: ages of the oldest pending rows, backlog, dead letters."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        oldest_outbox = GaugeMetricFamily(
+            "recoverkit_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox message not yet accepted by Recover (0: none pending)",
+        )
+        oldest_inbox = GaugeMetricFamily(
+            "recoverkit_inbox_oldest_pending_age_seconds",
+            "Age of the oldest PSP event not yet translated (0: none pending)",
+        )
+        backlog = GaugeMetricFamily(
+            "recoverkit_inbox_backlog", "PSP events stored and not yet translated"
+        )
+        dead = GaugeMetricFamily(
+            "recoverkit_outbox_dead_letters",
+            "Outbox messages dead-lettered and not requeued or purged",
+        )
+        failed = GaugeMetricFamily(
+            "recoverkit_inbox_failed",
+            "PSP events whose translation gave up after inbox_max_attempts",
+        )
+        try:
+            now = self.clock()
+            with self.engine.connect() as conn:
+                first_out = conn.execute(
+                    select(func.min(outbox.c.created_at)).where(outbox.c.state == "pending")
+                ).scalar()
+                first_in, pending = conn.execute(
+                    select(func.min(inbox.c.received_at), func.count()).where(
+                        inbox.c.state == "pending"
+                    )
+                ).one()
+                n_dead = conn.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.state == "dead")
+                ).scalar()
+                n_failed = conn.execute(
+                    select(func.count()).select_from(inbox).where(inbox.c.state == "failed")
+                ).scalar()
+        except Exception:  # a scrape must not fail because the database is briefly unavailable
+            log.warning("could not read the backlog for /metrics", exc_info=True)
+            return
+        oldest_outbox.add_metric([], _age(now, first_out))
+        oldest_inbox.add_metric([], _age(now, first_in))
+        backlog.add_metric([], int(pending or 0))
+        dead.add_metric([], int(n_dead or 0))
+        failed.add_metric([], int(n_failed or 0))
+        yield from (oldest_outbox, oldest_inbox, backlog, dead, failed)
+
+
 class Metrics:
     """The counters and histograms the receiver and the worker update."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(
+        self, engine: Engine | None = None, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.webhooks_received = Counter(
@@ -98,9 +170,9 @@ class Metrics:
             registry=r,
         )
         r.register(RedactionCollector())  # recoverkit_redactions_total (docs/security.md)
-        r.register(RedactionCollector())  # recoverkit_redactions_total (docs/security.md)
         if engine is not None:
             r.register(_QueueDepth(engine))
+            r.register(_Backlog(engine, clock or (lambda: datetime.now(UTC))))
 
     def render(self) -> bytes:
         """The text exposition format."""
