@@ -68,6 +68,52 @@ def test_tolerance_setting_bounds_the_timestamp_age() -> None:
     make_provider(SECRET, webhook_tolerance=600).verify(request)
 
 
+@pytest.mark.parametrize(
+    ("ahead", "tolerance", "accepted"),
+    [
+        (240, 300, True),  # clock skew within the tolerance
+        (360, 300, False),  # beyond it: refused like a stale one
+        (3600 * 24 * 365 * 10, 300, False),  # ten years ahead
+        (360, 600, True),  # the same setting bounds both ways
+    ],
+)
+def test_a_timestamp_from_the_future_is_refused_beyond_the_tolerance(
+    ahead: int, tolerance: int, accepted: bool
+) -> None:
+    payload = body("invoice.payment_failed.basil")
+    received = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    ts = int(received.timestamp()) + ahead
+    request = WebhookRequest(
+        payload, {"Stripe-Signature": f"t={ts},v1={_v1(payload, SECRET, ts)}"}, received
+    )
+    provider = make_provider(SECRET, webhook_tolerance=tolerance)
+    if accepted:
+        provider.verify(request)
+    else:
+        with pytest.raises(SignatureError, match="in the future") as refused:
+            provider.verify(request)
+        assert str(ts) not in str(refused.value)  # the message does not echo our clock
+        assert str(ahead) not in str(refused.value)
+
+
+def test_a_future_timestamp_is_judged_against_the_receipt_time() -> None:
+    # Verification on replay uses when the webhook arrived, not when it is looked at again.
+    payload = body("invoice.payment_failed.basil")
+    now = datetime.now(UTC)
+    ts = int(now.timestamp()) + 30
+    header = {"Stripe-Signature": f"t={ts},v1={_v1(payload, SECRET, ts)}"}
+    make_provider(SECRET).verify(WebhookRequest(payload, header, now))
+    with pytest.raises(SignatureError, match="in the future"):
+        make_provider(SECRET).verify(WebhookRequest(payload, header, now - timedelta(hours=1)))
+
+
+def test_a_body_that_is_not_utf8_is_malformed_not_a_bad_signature() -> None:
+    request = make_provider(SECRET).sign_test_webhook(b'{"id": "evt_1"}')
+    broken = WebhookRequest(b'{"id": "\xff"}', dict(request.headers))
+    with pytest.raises(MalformedWebhookError, match="UTF-8"):
+        make_provider(SECRET).verify(broken)
+
+
 def test_missing_header_and_missing_secret_are_signature_errors() -> None:
     payload = body("invoice.payment_failed.basil")
     with pytest.raises(SignatureError, match="missing"):

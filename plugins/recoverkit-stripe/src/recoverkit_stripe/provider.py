@@ -116,6 +116,7 @@ class StripeProvider(Provider):
             request.header(SIGNATURE_HEADER),
             self._secrets(),
             self.config.webhook_tolerance,
+            now=request.received_at.timestamp(),
         )
 
     def parse(self, request: WebhookRequest) -> list[ProviderEvent]:

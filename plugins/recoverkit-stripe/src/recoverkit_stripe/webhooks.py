@@ -25,11 +25,20 @@ SIGNATURE_HEADER = "Stripe-Signature"
 
 
 def verify_signature(
-    body: bytes, header: str | None, secrets: Sequence[str], tolerance: int
+    body: bytes,
+    header: str | None,
+    secrets: Sequence[str],
+    tolerance: int,
+    *,
+    now: float | None = None,
 ) -> None:
     """Raise :class:`SignatureError` unless ``header`` signs ``body`` with one of ``secrets``.
 
-    ``tolerance`` is the maximum age of the signed timestamp in seconds (Stripe's default 300).
+    The SDK checks the signature; ``tolerance`` (seconds, Stripe's default 300) then bounds the
+    signed timestamp both ways around ``now`` (unix seconds, the receipt time; the clock when
+    omitted): older is stale, and more than that ahead is refused too, which the SDK's own check
+    lets through. A body that is not UTF-8 is :class:`MalformedWebhookError`: Stripe only sends
+    JSON text.
     """
     if not header:
         raise SignatureError(f"stripe: the {SIGNATURE_HEADER} header is missing")
@@ -40,14 +49,17 @@ def verify_signature(
     try:
         payload = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise SignatureError("stripe: the webhook body is not UTF-8") from None
+        raise MalformedWebhookError("stripe: the webhook body is not UTF-8") from None
     last: stripe.SignatureVerificationError | None = None
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+            # tolerance=None: the SDK checks the signature only; the age is checked below,
+            # against the receipt time and in both directions.
+            stripe.WebhookSignature.verify_header(payload, header, secret, None)
         except stripe.SignatureVerificationError as exc:
             last = exc
             continue
+        _check_timestamp(header, tolerance, time.time() if now is None else now)
         return
     # The SDK's message says which check failed (no v1, mismatch, too old); never the secret.
     detail = last.user_message if last is not None else "no secret matched"
@@ -55,6 +67,22 @@ def verify_signature(
         f"stripe: {SIGNATURE_HEADER} did not verify against any of the {len(secrets)} "
         f"configured secret(s): {detail}"
     )
+
+
+def _check_timestamp(header: str, tolerance: int, now: float) -> None:
+    # Read `t` exactly as the SDK does (the first `t` item), so it is the timestamp it verified.
+    items = [item.split("=", 2) for item in header.split(",")]
+    signed_at = int(next(item[1] for item in items if item[0] == "t"))
+    # No numbers in the messages: a 401 must not tell a caller how our clock is set.
+    if signed_at < now - tolerance:
+        raise SignatureError(
+            f"stripe: the {SIGNATURE_HEADER} timestamp is older than the tolerance; "
+            "a replayed webhook needs a fresh signature"
+        )
+    if signed_at > now + tolerance:
+        raise SignatureError(
+            f"stripe: the {SIGNATURE_HEADER} timestamp is more than the tolerance in the future"
+        )
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
