@@ -146,12 +146,14 @@ class Ratio:
 
     name: str
     spread: Spread
-    target: float
+    target: float | None
     unit: Literal["%", "x", ""] = "%"
     higher_is_better: bool = True
 
     @property
     def ok(self) -> bool:
+        if self.target is None:
+            return True
         if self.higher_is_better:
             return self.spread.median >= self.target
         return self.spread.median <= self.target
@@ -166,6 +168,11 @@ class Ratio:
     def line(self) -> str:
         spread = self.spread
         op = ">=" if self.higher_is_better else "<="
+        if self.target is None:  # context for the ratios held to a target; never the last line
+            return (
+                f"ratio {self.name} = {self._fmt(spread.median)} (median, "
+                f"{self._fmt(spread.low)}-{self._fmt(spread.high)}; for reference)"
+            )
         return (
             f"ratio {self.name} = {self._fmt(spread.median)} (median, "
             f"{self._fmt(spread.low)}-{self._fmt(spread.high)}; target {op} "
@@ -178,7 +185,7 @@ def ratio(
     numerator: Spread | Sequence[float],
     denominator: Spread | Sequence[float] | None = None,
     *,
-    target: float,
+    target: float | None,
     unit: Literal["%", "x", ""] = "%",
     higher_is_better: bool = True,
 ) -> Ratio:

@@ -1,52 +1,70 @@
-"""Adyen webhook throughput: verify + parse + translate of a failed AUTHORISATION notification.
+"""Benchmark: Adyen standard notifications (failed AUTHORISATION) through the real plugin.
 
-Floor, measured in the same run: ``json.loads`` of the body plus, for each item, the HMAC-SHA256
-of its signing string and a constant-time compare — the least any correct receiver must do.
-Target: our rate is at least 25% of the floor. Short run (about 2 s per side, in 5 interleaved
-rounds); no network.
+Two payloads, each measured in interleaved rounds against its own floor (CPU time):
 
-    .venv/bin/python bench/bench_adyen_webhook.py
+- single: the bundled ``authorisation_refused_not_enough_balance`` sample, one item;
+- batch:  three failed AUTHORISATION items in one notification (Adyen batches up to six), each
+          its own payment and invoice, every item HMAC-signed.
+
+Sides, on the same bytes:
+
+- ours:  ``AdyenProvider.verify`` + ``parse`` + ``translate`` + the wire JSON of each Recover
+         message (``schema.dumpb``);
+- floor: exactly the floor's work: ``json.loads`` of the body plus, for each item, the HMAC-SHA256
+         of its signing string and a constant-time compare.
+
+Target: ours >= 25 % of the floor for both payloads.
+
+    .venv/bin/python bench/bench_adyen_webhook.py [--rounds 7] [--seconds 0.3]
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import hmac
 import json
-import statistics
-import time
 from collections.abc import Callable
+from importlib.resources import files
 
+from _harness import arguments, interleave, ratio, report_rates
 from recoverkit_adyen import TEST_HMAC_KEY, AdyenProvider, AdyenSettings
 
 from recoverkit.provider import WebhookRequest
+from recoverkit.schema import dumpb
 
 TARGET = 0.25
+_SIGNED = ("pspReference", "originalReference", "merchantAccountCode", "merchantReference")
 
 
-def _rate(work: Callable[[], object], seconds: float) -> float:
-    for _ in range(50):  # warm caches (decline table, pydantic validators)
-        work()
-    # CPU time of this process, not wall time: on a shared machine the scheduler's pauses would
-    # otherwise be billed to whichever side happened to be running.
-    count, start = 0, time.process_time()
-    deadline = start + seconds
-    while True:
-        for _ in range(100):
-            work()
-        count += 100
-        now = time.process_time()
-        if now >= deadline:
-            return count / (now - start)
+def batch_body(items: int) -> bytes:
+    """``items`` failed authorisations in one notification, each for its own invoice."""
+    sample = json.loads(
+        (
+            files("recoverkit_adyen") / "samples" / "authorisation_refused_not_enough_balance.json"
+        ).read_bytes()
+    )
+    template = sample["notificationItems"][0]
+    wrappers = []
+    for n in range(items):
+        wrapper = copy.deepcopy(template)
+        item = wrapper["NotificationRequestItem"]
+        item["pspReference"] = f"QFQTPCQ8HXSKGK{80 + n}"
+        invoice = f"inv_{3001 + n}"
+        item["additionalData"]["metadata.rk_invoice"] = invoice
+        item["merchantReference"] = item["merchantReference"].replace("inv_3001", invoice)
+        item["amount"]["value"] = 4999 + 1000 * n
+        wrappers.append(wrapper)
+    sample["notificationItems"] = wrappers
+    return json.dumps(sample, separators=(",", ":")).encode()
 
 
-def main(seconds: float = 4.0, rounds: int = 5) -> float:
-    provider = AdyenProvider(AdyenSettings(webhook_secrets=[TEST_HMAC_KEY], acquirer_country="NL"))
-    request: WebhookRequest = provider.sample_webhooks()[0]  # failed AUTHORISATION, one item
+def sides(provider: AdyenProvider, request: WebhookRequest) -> dict[str, Callable[[], object]]:
     body = request.body
     key = binascii.a2b_hex(TEST_HMAC_KEY)
+    items = len(json.loads(body)["notificationItems"])
 
     def floor() -> object:
         data = json.loads(body)
@@ -54,15 +72,7 @@ def main(seconds: float = 4.0, rounds: int = 5) -> float:
             item = wrapper["NotificationRequestItem"]
             amount = item["amount"]
             signing = (
-                ":".join(
-                    str(item.get(name, "") or "")
-                    for name in (
-                        "pspReference",
-                        "originalReference",
-                        "merchantAccountCode",
-                        "merchantReference",
-                    )
-                )
+                ":".join(str(item.get(name, "") or "") for name in _SIGNED)
                 + f":{amount['value']}:{amount['currency']}:{item['eventCode']}:{item['success']}"
             )
             digest = base64.b64encode(hmac.new(key, signing.encode(), hashlib.sha256).digest())
@@ -74,27 +84,31 @@ def main(seconds: float = 4.0, rounds: int = 5) -> float:
         provider.verify(request)
         out = []
         for event in provider.parse(request):
-            translation = provider.translate(event)
-            if not translation.messages:
-                raise AssertionError("the sample must translate")
-            out.append(translation)
+            for message in provider.translate(event).messages:
+                out.append(dumpb(message.body))
+        if len(out) != items:
+            raise AssertionError(f"expected {items} Recover messages, got {len(out)}")
         return out
 
-    # Interleaved rounds: the machine is shared, so load shifts hit both sides of each round alike.
-    floors, ours_rates, ratios = [], [], []
-    for _ in range(rounds):
-        floors.append(_rate(floor, seconds / rounds))
-        ours_rates.append(_rate(ours, seconds / rounds))
-        ratios.append(ours_rates[-1] / floors[-1])
-    ratio = statistics.median(ratios)
-    print(f"floor (json.loads + HMAC per item):      {statistics.median(floors):10.0f} req/s")
-    print(f"recoverkit-adyen verify+parse+translate: {statistics.median(ours_rates):10.0f} req/s")
-    verdict = "OK" if ratio >= TARGET else "BELOW"
-    print(
-        f"ratio: {ratio:.1%} of floor, median of {rounds} rounds "
-        f"(min {min(ratios):.1%}, max {max(ratios):.1%}; target >= {TARGET:.0%}) {verdict}"
-    )
-    return ratio
+    return {"ours": ours, "floor": floor}
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    provider = AdyenProvider(AdyenSettings(webhook_secrets=[TEST_HMAC_KEY], acquirer_country="NL"))
+    single = provider.sample_webhooks()[0]
+    batch = provider.sign_test_webhook(batch_body(3))
+    print(f"CPU time; {args.rounds} interleaved rounds of {args.seconds:g} s per side")
+    lines = []
+    for name, request in (("single", single), ("batch3", batch)):
+        results = interleave(
+            sides(provider, request), rounds=args.rounds, seconds=args.seconds, clock="cpu"
+        )
+        print(f"-- {name}: {len(request.body)} bytes")
+        report_rates({f"{name} {side}": spread for side, spread in results.items()})
+        lines.append(ratio(f"adyen/floor {name}", results["ours"], results["floor"], target=TARGET))
+    for line in lines:
+        print(line.line())
 
 
 if __name__ == "__main__":

@@ -9,18 +9,19 @@ Three rates on the same signed payloads, measured in the same run:
   from the hand-written cassette ``cassettes/braintree/translate_charged_unsuccessfully.yaml``.
 
 Every request is distinct (its signed timestamp differs), so the provider's verified-notification
-cache never answers for a new webhook. Target: recoverkit ≥ 50% of the SDK's parse rate.
+cache never answers for a new webhook. Interleaved rounds through ``bench/_harness.py``, CPU time,
+the median of the per-round ratios with their min-max. Target: recoverkit >= 50% of the SDK's
+parse rate.
 
-Run: ``.venv/bin/python bench/bench_braintree_webhook.py [--seconds 1.0]``
+Run: ``.venv/bin/python bench/bench_braintree_webhook.py [--rounds 7] [--seconds 0.3]``
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import hmac
-import time
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import yaml
+from _harness import arguments, interleave, ratio, report_rates
 from recoverkit_braintree import BraintreeProvider, BraintreeSettings
 from recoverkit_braintree._sdk import braintree
 from recoverkit_braintree.webhooks import notification_attributes
@@ -67,34 +69,23 @@ def _requests(provider: BraintreeProvider, count: int) -> list[WebhookRequest]:
     ]
 
 
-def _rates(
-    paths: dict[str, Callable[[int], None]], count: int, seconds: float, rounds: int
-) -> dict[str, float]:
-    """Best rate of each path over ``rounds`` interleaved slices (timeit's best-of rule).
+def _cycling(work: Callable[[int], None], count: int) -> Callable[[], None]:
+    """``work`` over the distinct requests in turn, as a no-argument call for the harness."""
+    indexes = itertools.cycle(range(count))
 
-    Interleaving keeps a change in machine load (the machine is shared) from landing on one path.
-    """
-    best = dict.fromkeys(paths, 0.0)
-    index = 0
-    for _ in range(rounds):
-        for name, work in paths.items():
-            done, began = 0, time.perf_counter()
-            while time.perf_counter() - began < seconds / rounds:
-                work(index % count)
-                index += 1
-                done += 1
-            best[name] = max(best[name], done / (time.perf_counter() - began))
-    for name, rate in best.items():
-        print(f"{name:<42} {rate:>10,.0f} webhooks/s")
-    return best
+    def call() -> None:
+        work(next(indexes))
+
+    return call
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="time per path, all rounds")
-    parser.add_argument("--distinct", type=int, default=3000, help="distinct signed requests")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved slices per path")
-    args = parser.parse_args()
+    args = arguments(
+        __doc__.splitlines()[0],
+        extra=lambda p: p.add_argument(
+            "--distinct", type=int, default=3000, help="distinct signed requests"
+        ),
+    )
 
     provider = _provider()
     requests = _requests(provider, args.distinct)
@@ -128,20 +119,22 @@ def main() -> None:
         for event in provider.parse(request):
             provider.translate(event)
 
-    rates = _rates(
+    results = interleave(
         {
-            "floor (HMAC-SHA1 + base64 + ElementTree)": floor,
-            "braintree SDK webhook_notification.parse": sdk,
-            "recoverkit verify+parse+translate": ours,
+            "floor (HMAC-SHA1 + base64 + ElementTree)": _cycling(floor, args.distinct),
+            "braintree SDK webhook_notification.parse": _cycling(sdk, args.distinct),
+            "recoverkit verify+parse+translate": _cycling(ours, args.distinct),
         },
-        args.distinct,
-        args.seconds,
-        args.rounds,
+        rounds=args.rounds,
+        seconds=args.seconds,
+        clock="cpu",
     )
-    rate_floor, rate_sdk, rate_ours = rates.values()
-    print(f"ratio recoverkit/sdk   = {rate_ours / rate_sdk:.2f}  (target >= 0.50)")
-    print(f"ratio recoverkit/floor = {rate_ours / rate_floor:.2f}")
-    print(f"ratio sdk/floor        = {rate_sdk / rate_floor:.2f}")
+    print(f"CPU time; {args.rounds} interleaved rounds of {args.seconds:g} s per side")
+    report_rates(results, "webhooks/s")
+    rate_floor, rate_sdk, rate_ours = results.values()
+    print(ratio("braintree sdk/floor (for reference)", rate_sdk, rate_floor, target=None).line())
+    print(ratio("braintree/floor (for reference)", rate_ours, rate_floor, target=None).line())
+    print(ratio("braintree/sdk", rate_ours, rate_sdk, target=0.50, unit="x").line())
 
 
 if __name__ == "__main__":
