@@ -69,6 +69,13 @@ class TestAdyenConformance(ProviderConformance):
         return samples
 
     @pytest.fixture
+    def do_not_try_again_samples(self, samples: list[Sample]) -> list[Sample]:
+        """A Mastercard "Refused" (soft by the table) with MAC 03."""
+        return [
+            s for s in samples if s.name == "authorisation_refused_mastercard_do_not_retry.json"
+        ]
+
+    @pytest.fixture
     def secrets(self) -> list[str]:
         return [TEST_HMAC_KEY, "test_api_key_not_real"]
 

@@ -89,6 +89,7 @@ def test_doctor_reminds_to_turn_auto_rescue_off(provider: AdyenProvider) -> None
     failing = [check.name for check in bare.doctor() if not check.ok]
     assert failing == [
         "adyen webhook HMAC key",
+        "adyen webhook basic auth",
         "adyen Checkout credentials",
         "adyen acquirer country",
     ]

@@ -6,6 +6,7 @@ request that differs from the cassette in method, URL, JSON body or Idempotency-
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 from Adyen.exceptions import AdyenAPIResponseError
 from adyen_helpers import INVOICE, REPLAY, settings
-from recoverkit_adyen import AdyenProvider
+from recoverkit_adyen import AdyenProvider, default_billing_context
 from recoverkit_adyen.retry import (
     idempotency_key_for,
     payment_request,
+    retry_reference,
     stored_payment_method_ids,
 )
 
@@ -28,7 +30,7 @@ from recoverkit.errors import (
     ProviderError,
     RequestNotSentError,
 )
-from recoverkit.provider import EndOfDunningPolicy, InvoiceRef, RetryInstruction
+from recoverkit.provider import EndOfDunningPolicy, InvoiceRef, ProviderEvent, RetryInstruction
 from recoverkit.schema import EndOfDunning, RetryResults, RetryStatusResponse
 
 
@@ -308,3 +310,50 @@ def test_http_errors_say_whether_the_charge_may_have_happened(
     with pytest.raises(error) as raised:
         provider.execute_retry(_instruction(1))
     assert type(raised.value) is error
+
+
+@pytest.mark.parametrize(
+    ("extra", "customer", "reference"),
+    [
+        (
+            {
+                "subscription_start": datetime(2026, 1, 15, tzinfo=UTC),
+                "invoice_created_at": datetime(2026, 11, 15, 9, tzinfo=UTC),
+            },
+            "cus_1001",
+            "rk1/cus_1001/sub_2001/inv_3001/2026-01-15/2026-11-15/r2",
+        ),
+        ({}, "cus_1001", "inv_3001-r2"),  # dates unknown: the webhook needs the hook
+        (
+            {
+                "subscription_start": datetime(2026, 1, 15, tzinfo=UTC),
+                "invoice_created_at": datetime(2026, 11, 15, tzinfo=UTC),
+            },
+            "cus/with/slashes",
+            "inv_3001-r2",
+        ),
+        (
+            {
+                "subscription_start": datetime(2026, 1, 15, tzinfo=UTC),
+                "invoice_created_at": datetime(2026, 11, 15, tzinfo=UTC),
+            },
+            "c" * 60,  # over Adyen's 80 characters in the convention
+            "inv_3001-r2",
+        ),
+    ],
+)
+def test_retry_reference_names_the_invoice_in_the_signed_convention_when_it_can(
+    extra: dict[str, object], customer: str, reference: str
+) -> None:
+    invoice = dataclasses.replace(INVOICE, customer_id=customer, extra=extra)
+    assert retry_reference(invoice, 2) == reference
+    if reference.startswith("rk1/"):
+        event = ProviderEvent(
+            provider="adyen",
+            dedupe_key="X:AUTHORISATION:false",
+            type="AUTHORISATION",
+            occurred_at=datetime(2026, 11, 20, tzinfo=UTC),
+            data={"merchantReference": reference},
+        )
+        context = default_billing_context(event)
+        assert (context.customer_id, context.invoice_id) == (customer, "inv_3001")

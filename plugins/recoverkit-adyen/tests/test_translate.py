@@ -42,7 +42,7 @@ def test_failed_contauth_renewal_becomes_a_declined_payment_event(
             "invoice": {"id": "inv_3001", "created_at": "2026-11-15T09:00:00Z"},
             "transactions": [
                 {
-                    "id": "inv_3001-a1",
+                    "id": "rk1/cus_1001/sub_2001/inv_3001/2026-01-15/2026-11-15/a1",
                     "psp_transaction_id": "QFQTPCQ8HXSKGK82",
                     "psp": "adyen",
                     "acquirer_country": "NL",
@@ -143,23 +143,48 @@ def test_ecommerce_authorisation_is_ignored(provider: AdyenProvider) -> None:
     assert "ContAuth" in translation.ignored
 
 
-def test_event_without_billing_context_is_held_not_forwarded(provider: AdyenProvider) -> None:
+def test_metadata_alone_cannot_name_the_invoice_the_event_is_held(
+    provider: AdyenProvider,
+) -> None:
+    # metadata.rk_* (unsigned additionalData) names a complete context, the signed
+    # merchantReference names none: identity comes from signed fields only, so it is held.
     body = load("authorisation_refused_not_enough_balance.json")
-    additional = item_of(body)["additionalData"]
-    for key in [k for k in additional if k.startswith("metadata.")]:
-        del additional[key]
+    item_of(body)["merchantReference"] = "inv_3001-a1"
     [event] = events_of(provider, signed(body))
     with pytest.raises(BillingContextMissingError, match=r"^held: ") as raised:
         provider.translate(event)
     assert isinstance(raised.value, MissingFactError)
     assert "subscription_id" in str(raised.value)
     assert "invoice_id" in str(raised.value)
+    assert "metadata is not signed" in str(raised.value)
     assert raised.value.object_id == "QFQTPCQ8HXSKGK82"
 
 
-def test_unparseable_date_in_the_convention_is_held(provider: AdyenProvider) -> None:
+@pytest.mark.parametrize(
+    ("reference", "metadata", "expected"),
+    [
+        # the signed day, refined to a time of day by metadata on that same day
+        ("2026-11-15", "2026-11-15T09:00:00Z", datetime(2026, 11, 15, 9, tzinfo=UTC)),
+        # metadata on another day cannot move the date: the signed day wins
+        ("2026-11-15", "2027-01-01T09:00:00Z", datetime(2026, 11, 15, tzinfo=UTC)),
+        # unparseable metadata is ignored
+        ("2026-11-15", "last spring", datetime(2026, 11, 15, tzinfo=UTC)),
+    ],
+)
+def test_metadata_only_refines_the_signed_invoice_date(
+    provider: AdyenProvider, reference: str, metadata: str, expected: datetime
+) -> None:
     body = load("authorisation_refused_not_enough_balance.json")
-    item_of(body)["additionalData"]["metadata.rk_sub_start"] = "last spring"
+    item_of(body)["merchantReference"] = f"rk1/cus_1001/sub_2001/inv_3001/2026-01-15/{reference}"
+    item_of(body)["additionalData"]["metadata.rk_invoice_at"] = metadata
+    [message] = provider.translate(events_of(provider, signed(body))[0]).messages
+    assert isinstance(message.body, PaymentEvent)
+    assert message.body.invoice.created_at == expected
+
+
+def test_unparseable_date_in_the_signed_reference_is_held(provider: AdyenProvider) -> None:
+    body = load("authorisation_refused_not_enough_balance.json")
+    item_of(body)["merchantReference"] = "rk1/cus_1001/sub_2001/inv_3001/last spring/2026-11-15"
     [event] = events_of(provider, signed(body))
     with pytest.raises(BillingContextMissingError, match="not an ISO 8601 date"):
         provider.translate(event)

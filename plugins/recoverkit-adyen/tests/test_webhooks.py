@@ -149,11 +149,113 @@ def test_failure_and_later_success_of_one_reference_have_different_keys(
     assert failed.dedupe_key != succeeded.dedupe_key
 
 
-def test_tokenization_webhook_dedupes_on_event_id(provider: AdyenProvider) -> None:
-    request = provider.sign_test_webhook(json.dumps(load("token_updated.json")).encode())
+@pytest.mark.parametrize(
+    ("event_type", "data", "key"),
+    [
+        # every Adyen key leads with the object: the token here, the pspReference elsewhere
+        (
+            "recurring.token.updated",
+            {"storedPaymentMethodId": "M5N7TQ4TG5PFWR50"},
+            "M5N7TQ4TG5PFWR50:recurring.token.updated:QBQQ9DLNRHHKGK38",
+        ),
+        (
+            "recurring.token.created",
+            {"storedPaymentMethodId": "TOKEN2"},
+            "TOKEN2:recurring.token.created:QBQQ9DLNRHHKGK38",
+        ),
+        (
+            "recurring.token.disabled",
+            {"storedPaymentMethodId": "TOKEN3", "shopperReference": "cus_9"},
+            "TOKEN3:recurring.token.disabled:QBQQ9DLNRHHKGK38",
+        ),
+        # no object id in the body: the type leads
+        (
+            "recurring.token.updated",
+            {},
+            "recurring.token.updated:recurring.token.updated:QBQQ9DLNRHHKGK38",
+        ),
+    ],
+)
+def test_tokenization_webhook_key_leads_with_the_token(
+    provider: AdyenProvider, event_type: str, data: dict[str, str], key: str
+) -> None:
+    body = load("token_updated.json")
+    body.update(type=event_type, data=data)
+    request = provider.sign_test_webhook(json.dumps(body).encode())
     [event] = events_of(provider, request)
-    assert event.dedupe_key == "recurring.token.updated:QBQQ9DLNRHHKGK38"
-    assert event.object_id == "M5N7TQ4TG5PFWR50"
+    assert event.dedupe_key == key
+    assert event.object_id == data.get("storedPaymentMethodId")
+
+
+def test_keys_of_one_object_sort_together_across_both_families(provider: AdyenProvider) -> None:
+    token = load("token_updated.json")
+    [typed] = events_of(provider, provider.sign_test_webhook(json.dumps(token).encode()))
+    contract = load("recurring_contract.json")
+    item_of(contract)["pspReference"] = "M5N7TQ4TG5PFWR50"  # RECURRING_CONTRACT: the token
+    [standard] = events_of(provider, signed(contract))
+    assert typed.dedupe_key.split(":")[0] == standard.dedupe_key.split(":")[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Management API webhook: no eventId, no storedPaymentMethodId
+        {
+            "createdAt": "2026-11-30T10:00:00+01:00",
+            "data": {"merchantId": "RecoverkitDemoECOM", "status": "PreActive"},
+            "environment": "test",
+            "type": "merchant.created",
+        },
+        # Balance Platform style: an id in data, an eventId
+        {
+            "data": {"id": "BA00000000000000000001", "balancePlatform": "YOUR_BP"},
+            "environment": "test",
+            "eventId": "EVT1",
+            "type": "balancePlatform.accountHolder.created",
+        },
+        # no createdAt, data not an object
+        {"type": "some.future.family", "data": ["x"]},
+    ],
+)
+def test_typed_webhook_the_plugin_does_not_handle_is_ignored_with_a_reason(
+    provider: AdyenProvider, body: dict[str, Any]
+) -> None:
+    raw = json.dumps(body).encode()
+    request = provider.sign_test_webhook(raw)  # a valid HmacSignature header
+    [event] = events_of(provider, request)
+    assert event.type == body["type"]
+    assert event.dedupe_key.split(":")[1] == body["type"]
+    translation = provider.translate(event)
+    assert translation.messages == ()
+    assert translation.ignored == f"{body['type']}: not an event Recover uses"
+    # Adyen redelivers the same body: the same key, so it is stored once
+    [again] = events_of(provider, provider.sign_test_webhook(raw))
+    assert again.dedupe_key == event.dedupe_key
+
+
+def test_unhandled_typed_webhook_still_needs_a_valid_signature(provider: AdyenProvider) -> None:
+    body = json.dumps({"type": "merchant.created", "data": {}}).encode()
+    with pytest.raises(SignatureError):
+        provider.verify(WebhookRequest(body))
+    with pytest.raises(SignatureError):
+        provider.verify(WebhookRequest(body, {HEADER: "bm90IGl0"}))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "recurring.token.updated", "createdAt": "2026-11-23T16:40:23+02:00"},
+        {"type": "recurring.token.updated", "eventId": "E1"},
+        {"type": "recurring.token.updated", "eventId": "E1", "createdAt": "yesterday"},
+        {"type": "", "eventId": "E1"},
+        {"type": 7, "eventId": "E1"},
+    ],
+)
+def test_handled_typed_webhook_without_its_facts_is_malformed(
+    provider: AdyenProvider, body: dict[str, Any]
+) -> None:
+    with pytest.raises(MalformedWebhookError):
+        events_of(provider, provider.sign_test_webhook(json.dumps(body).encode()))
 
 
 @pytest.mark.parametrize(

@@ -1,28 +1,29 @@
 """Billing facts Adyen does not hold: customer, subscription, invoice and their dates.
 
 Adyen has payments, not subscriptions or invoices. The merchant states which invoice a payment
-belongs to when charging, in one of two conventions this module reads (documented in
-``docs/providers/adyen.md``):
+belongs to when charging. Adyen's HMAC signs only eight item fields (``pspReference``,
+``originalReference``, ``merchantAccountCode``, ``merchantReference``, ``amount.value``,
+``amount.currency``, ``eventCode``, ``success``), so **which customer, subscription and invoice
+an item belongs to is read from signed fields only** — the ``merchantReference`` convention, or
+the merchant's ``billing_context`` hook, which is shown the signed fields alone
+(:func:`signed_view`). Nothing in ``additionalData`` (metadata, ``shopperReference``) can move an
+item to another invoice or customer.
 
-1. **metadata** (preferred): the ``/payments`` request carries ``metadata`` keys, which Adyen
-   returns in the AUTHORISATION item as ``additionalData["metadata.<key>"]``::
+**merchantReference** convention: ``rk1/<customer>/<subscription>/<invoice>/<sub start>/<invoice
+at>`` with dates as ``YYYY-MM-DD`` (anything after a sixth ``/`` is ignored, e.g. ``/r2``).
 
-       rk_customer        customer id in the merchant's platform
-       rk_subscription    subscription id
-       rk_invoice         invoice id (Recover's {invoice_id})
-       rk_sub_start       subscription start, ISO 8601 (a date means midnight UTC)
-       rk_invoice_at      invoice creation time, ISO 8601
-
-2. **merchantReference**: ``rk1/<customer>/<subscription>/<invoice>/<sub start>/<invoice at>``
-   with dates as ``YYYY-MM-DD`` (anything after a sixth ``/`` is ignored, e.g. ``/r2``).
-
-Each fact is taken from metadata first, then from the reference; the customer id finally falls
-back to ``shopperReference``. When a fact is still missing, :class:`BillingContextMissingError`
-holds the event: it is kept for a later try, never forwarded half-empty.
+Payment ``metadata`` (``additionalData["metadata.rk_*"]``, unsigned) may only *refine* the two
+dates to a time of day within the signed day (``rk_sub_start``, ``rk_invoice_at``); identity keys
+in metadata (``rk_customer``, ``rk_subscription``, ``rk_invoice``) are not used for identity, and
+one that disagrees with the signed reference is logged. When a fact is still missing,
+:class:`BillingContextMissingError` holds the event: it is kept for a later try, never forwarded
+half-empty.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -33,11 +34,16 @@ from recoverkit.provider import BillingContext, ProviderEvent
 __all__ = [
     "METADATA_KEYS",
     "REFERENCE_PREFIX",
+    "SIGNED_ITEM_FIELDS",
     "BillingContextMissingError",
     "default_billing_context",
     "format_reference",
+    "reference_customer",
     "shopper_reference",
+    "signed_view",
 ]
+
+logger = logging.getLogger("recoverkit_adyen")
 
 #: Metadata keys of the convention (Adyen limits metadata keys to 20 characters).
 METADATA_KEYS: Final = {
@@ -127,42 +133,86 @@ def format_reference(
     return "/".join(parts)
 
 
-_METADATA_FIELDS: Final = tuple((name, f"metadata.{key}") for name, key in METADATA_KEYS.items())
+#: The item fields Adyen's HMAC covers (``amount`` only with ``value`` and ``currency``).
+SIGNED_ITEM_FIELDS: Final = (
+    "pspReference",
+    "originalReference",
+    "merchantAccountCode",
+    "merchantReference",
+    "eventCode",
+    "success",
+)
+
+
+def signed_view(event: ProviderEvent) -> ProviderEvent:
+    """The event with ``data`` reduced to the HMAC-signed fields (what may decide identity).
+
+    A typed webhook is signed as a whole (``HmacSignature`` over the raw body): it is returned
+    unchanged. ``occurred_at`` (``eventDate``) is not signed either: do not choose an invoice by it.
+    """
+    item = event.data
+    if "eventCode" not in item:
+        return event
+    view: dict[str, Any] = {key: item[key] for key in SIGNED_ITEM_FIELDS if key in item}
+    amount = item.get("amount")
+    if isinstance(amount, dict):
+        view["amount"] = {k: amount[k] for k in ("value", "currency") if k in amount}
+    return dataclasses.replace(event, data=view)
+
+
+def reference_customer(item: Mapping[str, Any]) -> str | None:
+    """The customer id of an ``rk1/<customer>[/…]`` merchantReference (signed), else None."""
+    return _from_reference(item.get("merchantReference")).get("customer_id")
+
+
+def _refine(signed_day: str, metadata: Any) -> str:
+    """The metadata time when it falls on the signed day (more precise), else the signed day."""
+    if not isinstance(metadata, str):
+        return signed_day
+    precise, day = _when(metadata.strip()), _when(signed_day)
+    if precise is None or day is None or precise.astimezone(UTC).date() != day.date():
+        return signed_day
+    return metadata.strip()
 
 
 def default_billing_context(event: ProviderEvent) -> BillingContext:
-    """Billing facts from the item's metadata / merchantReference; raises when any is missing."""
+    """Billing facts from the signed merchantReference; raises when any is missing."""
     item = event.data
     additional = _additional(item)
-    from_reference: dict[str, str] | None = None
-    found: dict[str, str] = {}
-    for name, key in _METADATA_FIELDS:
-        value = additional.get(key)
-        if isinstance(value, str) and value.strip():
-            found[name] = value.strip()
-            continue
-        if from_reference is None:  # parsed only when metadata lacks a fact
-            from_reference = _from_reference(item.get("merchantReference"))
-        if name in from_reference:
-            found[name] = from_reference[name]
-    if "customer_id" not in found and (shopper := shopper_reference(item)):
-        found["customer_id"] = shopper
+    found = _from_reference(item.get("merchantReference"))
+    for name in ("subscription_start", "invoice_created_at"):
+        key = f"metadata.{METADATA_KEYS[name]}"
+        if name in found:
+            found[name] = _refine(found[name], additional.get(key))
+    for name in ("customer_id", "subscription_id", "invoice_id"):
+        claimed = additional.get(f"metadata.{METADATA_KEYS[name]}")
+        if isinstance(claimed, str) and claimed.strip() and claimed.strip() != found.get(name):
+            logger.warning(
+                "adyen %s: unsigned metadata.%s does not match the signed merchantReference; "
+                "ignored (identity comes from signed fields only)",
+                event.dedupe_key,
+                METADATA_KEYS[name],
+            )
     dates: dict[str, datetime] = {}
     bad: list[str] = []
     for name in ("subscription_start", "invoice_created_at"):
         if name in found:
             parsed = _when(found[name])
             if parsed is None:
-                bad.append(f"{name} {found[name]!r} is not an ISO 8601 date")
+                bad.append(f"{name} {found[name][:40]!r} is not an ISO 8601 date")
             else:
                 dates[name] = parsed
     if len(found) < len(METADATA_KEYS) or bad:
         missing = [name for name in METADATA_KEYS if name not in found]
-        problems = [f"no {name} (metadata.{METADATA_KEYS[name]})" for name in missing] + bad
+        problems = [f"no {name}" for name in missing] + bad
+        reference = item.get("merchantReference")
+        reference = reference[:80] if isinstance(reference, str) else None
         raise BillingContextMissingError(
-            f"held: adyen {event.type} {event.dedupe_key} ({item.get('merchantReference')!r}) "
-            f"names no complete billing context: {'; '.join(problems)}. Charge with the metadata "
-            "or merchantReference convention, or implement the billing_context hook, then replay",
+            f"held: adyen {event.type} {event.dedupe_key} (merchantReference {reference!r}) "
+            f"names no complete billing context: {'; '.join(problems)}. Charge with the signed "
+            "merchantReference convention (rk1/<customer>/<subscription>/<invoice>/<YYYY-MM-DD>/"
+            "<YYYY-MM-DD>; metadata is not signed by Adyen and cannot name them), or implement "
+            "the billing_context hook, then replay",
             provider="adyen",
             object_id=event.object_id,
         )

@@ -9,7 +9,7 @@ from datetime import datetime
 from importlib.resources import files
 from typing import Any, ClassVar
 
-from recoverkit.errors import ConfigurationError
+from recoverkit.errors import ConfigurationError, MalformedWebhookError
 from recoverkit.provider import (
     BillingContext,
     Capability,
@@ -26,7 +26,7 @@ from recoverkit.provider import (
 from recoverkit.schema import EndOfDunning, RetryResults, RetryStatusResponse
 from recoverkit_adyen import retry as _retry
 from recoverkit_adyen import webhooks
-from recoverkit_adyen.context import default_billing_context
+from recoverkit_adyen.context import default_billing_context, signed_view
 from recoverkit_adyen.reconcile import EndDunningHook, apply_end_of_dunning, default_retry_status
 from recoverkit_adyen.settings import TEST_HMAC_KEY, AdyenSettings
 from recoverkit_adyen.translate import TranslateOptions, translate_event
@@ -103,6 +103,12 @@ class AdyenProvider(Provider):
         self._keys = webhooks.decode_keys(
             key.get_secret_value() for key in self.settings.webhook_secrets
         )
+        password = self.settings.basic_auth_password
+        self._basic_auth = (
+            (self.settings.basic_auth_username or "", password.get_secret_value())
+            if password is not None
+            else None
+        )
         self._options = TranslateOptions(
             acquirer_country=self.settings.acquirer_country,
             contauth_only=self.settings.contauth_only,
@@ -115,12 +121,24 @@ class AdyenProvider(Provider):
 
     # -- inbound -------------------------------------------------------------------------------
 
+    def _check_size(self, request: WebhookRequest) -> None:
+        limit = self.settings.max_body_bytes
+        if len(request.body) > limit:
+            raise MalformedWebhookError(
+                f"adyen: body of {len(request.body)} bytes is over the {limit}-byte limit "
+                "(RECOVERKIT_ADYEN_MAX_BODY_BYTES); refused before parsing"
+            )
+
     def verify(self, request: WebhookRequest) -> None:
-        """Every notification item (or the raw body, for ``HmacSignature``) must match a key."""
+        """Basic auth when configured, then every notification item (or the raw body, for
+        ``HmacSignature``) must match a key. Oversized bodies are refused before decoding."""
         if not self._keys:
             raise ConfigurationError(
                 "adyen: no webhook HMAC key configured (RECOVERKIT_ADYEN_WEBHOOK_SECRETS)"
             )
+        self._check_size(request)
+        if self._basic_auth is not None:
+            webhooks.check_basic_auth(request, *self._basic_auth)
         decoded = webhooks.verify_request(request, self._keys)
         self._verified = (request.body, decoded)
 
@@ -131,6 +149,7 @@ class AdyenProvider(Provider):
         verified, self._verified = self._verified, None
         if verified is not None and verified[0] is request.body:
             return webhooks.parse_request(request, verified[1])
+        self._check_size(request)
         return webhooks.parse_request(request)
 
     def translate(self, event: ProviderEvent) -> Translation:
@@ -138,8 +157,10 @@ class AdyenProvider(Provider):
         return translate_event(event, self._resolve_context, self._options)
 
     def _resolve_context(self, event: ProviderEvent) -> BillingContext:
+        # Which customer, subscription and invoice an item belongs to is decided from the
+        # HMAC-signed fields only: the hook sees an event whose data holds nothing else.
         if self.billing_context is not None:
-            context = self.billing_context(event)
+            context = self.billing_context(signed_view(event))
             if context is not None:
                 return context
         return default_billing_context(event)
@@ -226,6 +247,15 @@ class AdyenProvider(Provider):
                 f"{len(self._keys)} key(s) configured"
                 if self._keys
                 else "set RECOVERKIT_ADYEN_WEBHOOK_SECRETS to the endpoint's HMAC key(s)",
+            ),
+            DoctorCheck(
+                "adyen webhook basic auth",
+                self._basic_auth is not None,
+                "on, checked with the HMAC"
+                if self._basic_auth is not None
+                else "warning: off. Adyen recommends HTTP basic auth on the webhook endpoint in "
+                "addition to HMAC: set it in the Customer Area and set "
+                "RECOVERKIT_ADYEN_BASIC_AUTH_USERNAME / RECOVERKIT_ADYEN_BASIC_AUTH_PASSWORD",
             ),
             DoctorCheck(
                 "adyen Checkout credentials",

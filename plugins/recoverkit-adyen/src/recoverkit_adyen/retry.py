@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 import Adyen
@@ -31,7 +31,7 @@ from recoverkit.errors import (
 from recoverkit.provider import InvoiceRef, RetryAttempt, RetryInstruction
 from recoverkit.schema import to_major, to_minor
 from recoverkit_adyen.codes import network_name, normalize_refusal
-from recoverkit_adyen.context import METADATA_KEYS
+from recoverkit_adyen.context import METADATA_KEYS, format_reference
 from recoverkit_adyen.settings import AdyenSettings
 
 __all__ = [
@@ -95,6 +95,35 @@ def idempotency_key_for(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+#: Adyen's limit on ``reference`` (Checkout API reference, ``PaymentRequest.reference``).
+_MAX_REFERENCE: Final = 80
+
+
+def retry_reference(invoice: InvoiceRef, attempt: int) -> str:
+    """The retry's ``reference``: the signed ``rk1/…/r<attempt>`` convention when the ledger
+    holds every fact (so the retry's own AUTHORISATION webhook names its invoice with signed
+    fields), else ``<invoice>-r<attempt>`` (that webhook then needs the billing_context hook)."""
+    start = invoice.extra.get("subscription_start")
+    created = invoice.extra.get("invoice_created_at")
+    known = invoice.customer_id and invoice.subscription_id
+    if known and isinstance(start, date) and isinstance(created, date):
+        try:
+            reference = format_reference(
+                customer_id=invoice.customer_id or "",
+                subscription_id=invoice.subscription_id or "",
+                invoice_id=invoice.invoice_id,
+                subscription_start=start,
+                invoice_created_at=created,
+                suffix=f"r{attempt}",
+            )
+        except ValueError:  # an id with "/" cannot go into the convention
+            pass
+        else:
+            if len(reference) <= _MAX_REFERENCE:
+                return reference
+    return f"{invoice.invoice_id}-r{attempt}"
+
+
 def payment_request(instruction: RetryInstruction, settings: AdyenSettings) -> dict[str, Any]:
     """The ``/payments`` body of a merchant-initiated retry on the stored card."""
     invoice = instruction.invoice
@@ -117,7 +146,7 @@ def payment_request(instruction: RetryInstruction, settings: AdyenSettings) -> d
             metadata[METADATA_KEYS[name]] = value.isoformat()
     body: dict[str, Any] = {
         "merchantAccount": settings.merchant_account,
-        "reference": f"{invoice.invoice_id}-r{instruction.attempt}",
+        "reference": retry_reference(invoice, instruction.attempt),
         "merchantOrderReference": invoice.invoice_id,
         "amount": {
             "value": to_minor(instruction.amount, instruction.currency, psp=PROVIDER),

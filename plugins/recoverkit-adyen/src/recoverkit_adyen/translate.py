@@ -6,10 +6,15 @@
 - ``CAPTURE`` success: ignored (the AUTHORISATION item carried the attempt).
 - ``CAPTURE`` failure and ``CAPTURE_FAILED``: a PaymentEvent with a failed transaction
   (``captured=false``).
-- ``RECURRING_CONTRACT`` success: PaymentMethodUpdate ``added`` (``pspReference`` is the token).
+- ``RECURRING_CONTRACT`` success: PaymentMethodUpdate ``added`` (``pspReference`` is the token),
+  for the customer of the signed ``merchantReference`` (or the ``billing_context`` hook).
 - ``recurring.token.created`` / ``updated`` / ``disabled``: PaymentMethodUpdate ``added`` /
   ``updated`` / ``removed``.
 - anything else: ignored, with the reason.
+
+Identity (customer, subscription, invoice, and the customer's id at Adyen) comes from the
+billing context, which is decided by HMAC-signed fields only (:mod:`recoverkit_adyen.context`).
+``shopperReference`` in ``additionalData`` is unsigned: it is compared, never trusted.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from recoverkit.provider import BillingContext, ProviderEvent, RecoverMessage, T
 from recoverkit.schema import FundingSource, PaymentEvent, PaymentMethodUpdate, parse, to_major
 from recoverkit.schema.money import UnknownCurrencyError
 from recoverkit_adyen.codes import network_name, normalize_refusal
-from recoverkit_adyen.context import BillingContextMissingError, shopper_reference
+from recoverkit_adyen.context import (
+    BillingContextMissingError,
+    reference_customer,
+    shopper_reference,
+)
 
 __all__ = ["TranslateOptions", "translate_event"]
 
@@ -107,6 +116,25 @@ def _payment_method_id(event: ProviderEvent, context: BillingContext) -> str:
         "recurring.recurringDetailReference; enable them under Webhooks > Additional settings, or "
         "return extra={'payment_method_id': …} from the billing_context hook)",
     )
+
+
+def _psp_customer(event: ProviderEvent, context: BillingContext) -> str:
+    """The customer's id at Adyen (``shopperReference``), as the signed context says.
+
+    The hook may give it as ``extra["psp_customer_id"]``; by the documented convention it is the
+    customer id. The unsigned ``shopperReference`` of the item is only compared with it.
+    """
+    extra = context.extra.get("psp_customer_id")
+    chosen = extra if isinstance(extra, str) and extra else context.customer_id
+    claimed = shopper_reference(event.data)
+    if claimed is not None and claimed != chosen:
+        logger.warning(
+            "adyen %s: unsigned shopperReference differs from the signed billing context's "
+            "customer; using the signed one (return extra={'psp_customer_id': …} from the "
+            "billing_context hook if your shopper references differ from customer ids)",
+            event.dedupe_key,
+        )
+    return chosen
 
 
 def _acquirer_country(event: ProviderEvent, context: BillingContext, default: str | None) -> str:
@@ -195,7 +223,7 @@ def _payment_event(
     payment = parse(
         PaymentEvent,
         {
-            "customer": {"id": context.customer_id, "psp_id": shopper_reference(item)},
+            "customer": {"id": context.customer_id, "psp_id": _psp_customer(event, context)},
             "subscription": {
                 "id": context.subscription_id,
                 "start_date": context.subscription_start,
@@ -238,7 +266,7 @@ def _authorisation(
             RecoverMessage(
                 body=PaymentMethodUpdate(
                     customer_id=context.customer_id,
-                    psp_customer_id=shopper_reference(item),
+                    psp_customer_id=message.body.customer.psp_id,  # type: ignore[union-attr]
                     payment_method_id=message.body.transactions[0].payment_method_id,  # type: ignore[union-attr]
                     reason=_RTAU_REASONS[status],
                 ),
@@ -275,11 +303,23 @@ def _recurring_contract(event: ProviderEvent, resolve: ContextResolver) -> Trans
     item = event.data
     if not _succeeded(item):
         return Translation.ignore(event, "RECURRING_CONTRACT failed: no token was stored")
-    shopper = shopper_reference(item)
-    customer = shopper or resolve(event).customer_id
+    # The customer comes from signed fields: the rk1 merchantReference's customer part (enough
+    # here: a token has no invoice yet), else the billing context (the merchant's hook).
+    customer = reference_customer(item)
+    context = None
+    if customer is None:
+        context = resolve(event)
+        customer = context.customer_id
+    psp_customer = _psp_customer(event, context) if context is not None else customer
+    if context is None and shopper_reference(item) not in (None, customer):
+        logger.warning(
+            "adyen %s: unsigned shopperReference differs from the signed merchantReference's "
+            "customer; using the signed one",
+            event.dedupe_key,
+        )
     update = PaymentMethodUpdate(
         customer_id=customer,
-        psp_customer_id=shopper,
+        psp_customer_id=psp_customer,
         payment_method_id=str(item["pspReference"]),  # the token itself
         reason="added",
     )

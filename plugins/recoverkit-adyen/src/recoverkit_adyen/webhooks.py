@@ -13,6 +13,14 @@ Two families arrive at the same URL:
 A request with any item that fails verification is refused whole (nothing is stored), per the
 project rule. Adyen's signature covers no timestamp, so there is no staleness check: Adyen
 redelivers the same signed item for up to 30 days.
+
+Only eight fields of a standard item are signed (:data:`SIGNED_FIELDS`). Everything else —
+``additionalData``, ``eventDate``, ``reason`` — may have been changed after signing, so it is
+decoded defensively: the body must be UTF-8 JSON nesting at most :data:`MAX_JSON_DEPTH` levels,
+and an ``eventDate`` later than the request's receipt is clamped to the receipt time before it
+orders anything. Typed webhooks the plugin does not handle (Management, Balance Platform …) are
+still decoded into events, so that ``translate`` ignores them with a reason instead of refusing
+them as malformed.
 """
 
 from __future__ import annotations
@@ -31,7 +39,10 @@ from recoverkit.provider import ProviderEvent, WebhookRequest
 
 __all__ = [
     "HEADER",
+    "MAX_JSON_DEPTH",
     "SIGNED_FIELDS",
+    "check_basic_auth",
+    "decode_body",
     "dedupe_key",
     "notification_items",
     "parse_request",
@@ -55,6 +66,13 @@ SIGNED_FIELDS: Final = (
     "eventCode",
     "success",
 )
+
+
+#: Deepest JSON nesting accepted. Adyen's bodies nest 5-8 levels; ``additionalData`` is unsigned,
+#: so without a limit a signed item could carry any depth (and raise ``RecursionError``).
+MAX_JSON_DEPTH: Final = 64
+#: Typed-webhook ``data`` keys that name the object an event is about, in order of preference.
+_OBJECT_KEYS: Final = ("storedPaymentMethodId", "pspReference", "id", "merchantId")
 
 
 def _text(value: Any) -> str:
@@ -120,11 +138,71 @@ def notification_items(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _decode(request: WebhookRequest) -> Any:
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: the depth being checked is the attacker's choice
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if node.__class__ is dict else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def decode_body(body: bytes) -> Any:
+    """The body as JSON; :class:`MalformedWebhookError` unless UTF-8 and ``MAX_JSON_DEPTH`` deep."""
     try:
-        return json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedWebhookError(
+            f"adyen: body is not UTF-8 (byte {exc.start}): Adyen sends UTF-8 JSON"
+        ) from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = None  # nested past the interpreter's limit: refused below
+        deep = True
+    except ValueError as exc:
         raise MalformedWebhookError(f"adyen: body is not valid JSON: {exc}") from None
+    else:
+        # Counting brackets is C-speed and bounds the depth: most bodies skip the walk.
+        deep = (
+            isinstance(value, dict | list)
+            and body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+            and _too_deep(value, MAX_JSON_DEPTH)
+        )
+    if deep:
+        raise MalformedWebhookError(
+            f"adyen: body nests JSON deeper than {MAX_JSON_DEPTH} levels (additionalData is not "
+            "signed; refused)"
+        )
+    return value
+
+
+def _decode(request: WebhookRequest) -> Any:
+    return decode_body(request.body)
+
+
+def check_basic_auth(request: WebhookRequest, username: str, password: str) -> None:
+    """Raise :class:`SignatureError` unless ``Authorization`` carries these basic credentials.
+
+    Both parts are compared in constant time, with no early exit; the error never says which
+    part was wrong or what is configured.
+    """
+    header = request.header("Authorization") or ""
+    scheme, _, encoded = header.strip().partition(" ")
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        given = b""
+    user, sep, secret = given.partition(b":")
+    ok = hmac.compare_digest(user, username.encode("utf-8"))
+    ok &= hmac.compare_digest(secret, password.encode("utf-8"))
+    if not (ok and sep and scheme.lower() == "basic"):
+        raise SignatureError(
+            "adyen: HTTP basic auth of the webhook endpoint is missing or wrong (the "
+            "Authorization header must carry the credentials set in the Customer Area)"
+        )
 
 
 def verify_request(request: WebhookRequest, keys: Sequence[bytes]) -> Any:
@@ -149,6 +227,7 @@ def verify_request(request: WebhookRequest, keys: Sequence[bytes]) -> Any:
         )
     for index, item in enumerate(notification_items(body)):
         ref = item.get("pspReference")
+        ref = ref[:64] if isinstance(ref, str) else None
         additional = item.get("additionalData")
         signature = additional.get("hmacSignature") if isinstance(additional, dict) else None
         if not isinstance(signature, str) or not signature:
@@ -172,57 +251,89 @@ def dedupe_key(item: Mapping[str, Any]) -> str:
     )
 
 
+def typed_dedupe_key(object_id: str | None, event_type: str, event_id: str) -> str:
+    """``<object>:<type>:<eventId>`` — led by the object (the token) like the standard keys.
+
+    Keys of one stored payment method sort and group together, as ``pspReference`` keys do.
+    Without an object the type leads.
+    """
+    return f"{object_id or event_type}:{event_type}:{event_id}"
+
+
 def _timestamp(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
         raise MalformedWebhookError(f"adyen: {what} is missing")
     try:
         parsed = datetime.fromisoformat(value)  # accepts "Z" since Python 3.11
     except ValueError:
-        raise MalformedWebhookError(f"adyen: {what} {value!r} is not ISO 8601") from None
+        raise MalformedWebhookError(f"adyen: {what} {value[:40]!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
-        raise MalformedWebhookError(f"adyen: {what} {value!r} has no UTC offset")
+        raise MalformedWebhookError(f"adyen: {what} {value[:40]!r} has no UTC offset")
     return parsed
 
 
+def _not_after(moment: datetime, received_at: datetime) -> datetime:
+    """``eventDate`` is not signed: a time after the request's receipt is clamped to it."""
+    return received_at if moment > received_at else moment
+
+
+def _typed_event(request: WebhookRequest, body: dict[str, Any]) -> ProviderEvent:
+    kind: str = body["type"]
+    data = body.get("data")
+    data = data if data.__class__ is dict else {}
+    object_id = next((v for k in _OBJECT_KEYS if isinstance(v := data.get(k), str) and v), None)
+    event_id = body.get("eventId")
+    created = body.get("createdAt")
+    if kind.startswith("recurring.token."):  # handled: its facts must be there
+        if not isinstance(event_id, str) or not event_id:
+            raise MalformedWebhookError(f"adyen: {kind[:60]} webhook has no eventId")
+        occurred = _timestamp(created, f"{kind} createdAt")
+    else:
+        # Not an event this plugin uses (Management, Balance Platform …): stored and ignored
+        # with a reason by translate, never refused for lacking what only handled types need.
+        if not isinstance(event_id, str) or not event_id:
+            event_id = "sha256-" + hashlib.sha256(request.body).hexdigest()[:32]
+        try:
+            occurred = _timestamp(created, f"{kind} createdAt")
+        except MalformedWebhookError:
+            occurred = request.received_at
+    return ProviderEvent(
+        provider=PROVIDER,
+        dedupe_key=typed_dedupe_key(object_id, kind, event_id),
+        type=kind,
+        occurred_at=_not_after(occurred, request.received_at),
+        data=body,
+        object_id=object_id,
+    )
+
+
 def parse_request(request: WebhookRequest, decoded: Any = None) -> list[ProviderEvent]:
-    """One event per notification item, or one for a tokenization webhook.
+    """One event per notification item, or one for a typed (header-signed) webhook.
 
     ``decoded`` is the body as ``verify_request`` returned it, when available.
     """
     body = decoded if decoded is not None else _decode(request)
     if isinstance(body, dict) and "notificationItems" in body:
         events = []
+        received_at = request.received_at
         for item in notification_items(body):
             for required in ("pspReference", "eventCode", "eventDate"):
-                if not isinstance(item.get(required), str) or not item[required]:
+                value = item.get(required)
+                if value.__class__ is not str or not value:
                     raise MalformedWebhookError(f"adyen: a notification item has no {required}")
             events.append(
                 ProviderEvent(
                     provider=PROVIDER,
                     dedupe_key=dedupe_key(item),
                     type=item["eventCode"],
-                    occurred_at=_timestamp(item["eventDate"], "eventDate"),
+                    occurred_at=_not_after(_timestamp(item["eventDate"], "eventDate"), received_at),
                     data=item,
                     object_id=item["pspReference"],
                 )
             )
         return events
-    if isinstance(body, dict) and isinstance(body.get("type"), str):
-        event_id = body.get("eventId")
-        if not isinstance(event_id, str) or not event_id:
-            raise MalformedWebhookError(f"adyen: {body['type']} webhook has no eventId")
-        data = body.get("data")
-        object_id = data.get("storedPaymentMethodId") if isinstance(data, dict) else None
-        return [
-            ProviderEvent(
-                provider=PROVIDER,
-                dedupe_key=f"{body['type']}:{event_id}",
-                type=body["type"],
-                occurred_at=_timestamp(body.get("createdAt"), f"{body['type']} createdAt"),
-                data=body,
-                object_id=object_id if isinstance(object_id, str) else None,
-            )
-        ]
+    if isinstance(body, dict) and isinstance(body.get("type"), str) and body["type"].strip():
+        return [_typed_event(request, body)]
     raise MalformedWebhookError(
         "adyen: body is neither a standard notification (notificationItems) nor a typed webhook"
     )
