@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from recoverkit import SignatureError
+from recoverkit import ConfigurationError, SignatureError
 from recoverkit.signing import EXPIRY_HEADERS, SIGNATURE_HEADER, sign, signed_headers, verify
 
 SECRET = "example_signing_secret"
@@ -93,7 +93,8 @@ def test_tampered_body_and_wrong_secret_are_refused() -> None:
 
 
 def test_no_secret_configured_is_refused_with_the_setting_name() -> None:
-    with pytest.raises(SignatureError, match="butter_signing_secrets"):
+    # Missing configuration, not a bad signature: the service answers 503, not 401.
+    with pytest.raises(ConfigurationError, match="butter_signing_secrets"):
         verify(PAYLOAD, {}, [], now=EXPIRY)
 
 

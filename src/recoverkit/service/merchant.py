@@ -4,7 +4,11 @@ Answers follow ``docs/RECOVER_API.md``: RetryStatus errors are 401/404/500 with 
 webhooks are acknowledged with ``{"detail": "Event delivered successfully"}`` only once the PSP
 was updated and the hooks ran — anything else makes Recover redeliver (every 12 h for 7 days).
 Deliveries are de-duplicated on ``X-Butter-Webhook-Deduplication-ID`` (a hash of the body when
-the header is absent).
+the header is absent) and — because that header is not signed — on the message itself: kind +
+invoice id + the canonical form of the parsed body. A replay (new dedupe id, no header, a
+pretty-printed or key-duplicated copy) is answered 200 with no side effects and counted as
+``recoverkit_recover_webhooks_total{outcome="replay"}``; an expiry further ahead than
+``butter_max_expiry_ahead`` is refused (docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from starlette.responses import Response
 
 from recoverkit import signing
 from recoverkit.config import EndpointAuth
-from recoverkit.errors import SignatureError, WireValidationError
+from recoverkit.errors import ConfigurationError, SignatureError, WireValidationError
 from recoverkit.provider import Capability, InvoiceRef
 from recoverkit.schema import (
     EndOfDunning,
@@ -34,7 +38,7 @@ from recoverkit.schema import (
     parse,
 )
 from recoverkit.service.auth import credentials_ok
-from recoverkit.service.http import BodyTooLarge, detail, one_line, read_body
+from recoverkit.service.http import BodyTimeout, BodyTooLarge, detail, one_line, read_body
 from recoverkit.service.runtime import utcnow
 from recoverkit.service.state import ServiceState
 from recoverkit.store import repo
@@ -102,11 +106,17 @@ async def retry_status(request: Request) -> Response:
         metrics.labels("retry_status", "unauthorized").inc()
         return _unauthorized(auth, "RetryStatus")
     try:
-        body = await read_body(request, state.settings.max_body_bytes)
+        body = await read_body(
+            request, state.settings.max_body_bytes, state.settings.body_read_timeout
+        )
         if body.strip():
             parse(RetryStatusRequest, body)
     except BodyTooLarge:
         return detail(413, "body too large")
+    except BodyTimeout:
+        return detail(408, "request body not received in time")
+    except RecursionError:
+        return detail(400, "body nests too deeply")
     except (WireValidationError, ClientDisconnect) as exc:
         return detail(400, one_line(exc))
     invoice_id = request.path_params["invoice_id"]
@@ -125,6 +135,19 @@ async def retry_status(request: Request) -> Response:
 
 
 Kind = Literal["retry_results", "end_of_dunning"]
+
+
+def message_key(kind: Kind, message: RetryResults | EndOfDunning) -> str:
+    """SHA-256 of kind + invoice id + the parsed body in canonical form (sorted keys, compact).
+
+    Whatever bytes carried the message — another dedupe id, no header, pretty-printed, a key
+    repeated — the same message has the same key, so a replay is recognised.
+    """
+    canonical = json.dumps(
+        message.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), default=str
+    )
+    text = "\x00".join((kind, message.invoice_id, canonical))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _apply(state: ServiceState, kind: Kind, message: RetryResults | EndOfDunning) -> None:
@@ -161,9 +184,11 @@ async def _recover_webhook(request: Request, kind: Kind) -> Response:
         metrics.labels(kind, "unsupported_media").inc()
         return detail(415, f"expected application/json, got {media or 'no content type'}")
     try:
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(request, settings.max_body_bytes, settings.body_read_timeout)
     except BodyTooLarge:
         return detail(413, "body too large")
+    except BodyTimeout:
+        return detail(408, "request body not received in time")
     except ClientDisconnect:
         return detail(400, "client disconnected")
     if auth.require_signature:
@@ -175,8 +200,14 @@ async def _recover_webhook(request: Request, kind: Kind) -> Response:
                 now=time.time(),
                 clock_skew=settings.butter_clock_skew,
                 fallback=settings.butter_signature_fallback,
+                max_ahead=settings.butter_max_expiry_ahead,
             )
+        except ConfigurationError as exc:
+            log.error("%s refused: %s", kind, exc)
+            metrics.labels(kind, "misconfigured").inc()
+            return detail(503, "webhook signing is not configured on this server")
         except SignatureError as exc:
+            log.warning("%s refused: %s", kind, exc)
             metrics.labels(kind, "signature").inc()
             return detail(401, one_line(exc))
     try:
@@ -186,29 +217,39 @@ async def _recover_webhook(request: Request, kind: Kind) -> Response:
     except WireValidationError as exc:
         metrics.labels(kind, "malformed").inc()
         return detail(400, one_line(exc))
+    except RecursionError:
+        metrics.labels(kind, "malformed").inc()
+        return detail(400, "body nests too deeply")
     dedupe_id = request.headers.get(signing.DEDUPE_HEADER) or (
         "sha256:" + hashlib.sha256(body).hexdigest()
     )
+    key = message_key(kind, message)
     seen = await run_in_threadpool(
-        repo.claim_butter_webhook, state.engine, dedupe_id, kind, message.invoice_id, utcnow()
+        repo.claim_butter_webhook,
+        state.engine,
+        dedupe_id,
+        kind,
+        message.invoice_id,
+        utcnow(),
+        message_key=key,
     )
     if seen == "done":
-        metrics.labels(kind, "duplicate").inc()
+        metrics.labels(kind, "replay").inc()
         return Response(dumps(WebhookAck()), media_type="application/json")
     if seen == "processing":
         return detail(409, "this delivery is being processed; deliver again later")
     try:
         await run_in_threadpool(_apply, state, kind, message)
     except LookupError:
-        await run_in_threadpool(repo.release_butter_webhook, state.engine, dedupe_id)
+        await run_in_threadpool(repo.release_butter_webhook, state.engine, dedupe_id, key)
         metrics.labels(kind, "not_found").inc()
         return detail(404, NOT_FOUND)
     except Exception as exc:
-        await run_in_threadpool(repo.release_butter_webhook, state.engine, dedupe_id)
+        await run_in_threadpool(repo.release_butter_webhook, state.engine, dedupe_id, key)
         log.exception("%s for invoice %s failed", kind, message.invoice_id)
         metrics.labels(kind, "error").inc()
         return detail(500, f"Event not delivered: {type(exc).__name__}")
-    await run_in_threadpool(repo.complete_butter_webhook, state.engine, dedupe_id)
+    await run_in_threadpool(repo.complete_butter_webhook, state.engine, dedupe_id, key)
     metrics.labels(kind, "delivered").inc()
     return Response(json.dumps({"detail": WebhookAck().detail}), media_type="application/json")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, or_, select, update
 
 from recoverkit import redact
 from recoverkit.store.dialect import upsert_insert as _insert
@@ -148,13 +148,17 @@ def claim_butter_webhook(
     invoice_id: str | None,
     now: datetime,
     stale_after: timedelta = timedelta(minutes=10),
+    message_key: str | None = None,
 ) -> str:
     """Record a delivery as being processed: ``"new"``, or ``"done"``/``"processing"`` if seen.
 
-    A delivery left ``processing`` for longer than ``stale_after`` (its handler crashed before
-    finishing or releasing it) is taken over and reported ``"new"``, so a redelivery is not
-    refused forever.
+    A delivery is the same as one seen before when its dedupe id matches, or — replays with a new
+    or missing dedupe header — when its ``message_key`` (kind + invoice id + canonical body)
+    does. A delivery left ``processing`` for longer than ``stale_after`` (its handler crashed
+    before finishing or releasing it) is taken over and reported ``"new"``, so a redelivery is
+    not refused forever.
     """
+    same = _same_delivery(dedupe_id, message_key)
     with engine.begin() as conn:
         stmt = (
             _insert(conn, butter_webhooks)
@@ -164,8 +168,9 @@ def claim_butter_webhook(
                 invoice_id=invoice_id,
                 state="processing",
                 received_at=now,
+                message_key=message_key,
             )
-            .on_conflict_do_nothing(index_elements=["dedupe_id"])
+            .on_conflict_do_nothing()  # either unique key: the id or the message
             .returning(butter_webhooks.c.dedupe_id)
         )
         if conn.execute(stmt).first() is not None:
@@ -173,7 +178,7 @@ def claim_butter_webhook(
         takeover = (
             update(butter_webhooks)
             .where(
-                butter_webhooks.c.dedupe_id == dedupe_id,
+                same,
                 butter_webhooks.c.state == "processing",
                 butter_webhooks.c.received_at < now - stale_after,
             )
@@ -182,26 +187,33 @@ def claim_butter_webhook(
         )
         if conn.execute(takeover).first() is not None:
             return "new"
-        state = conn.execute(
-            select(butter_webhooks.c.state).where(butter_webhooks.c.dedupe_id == dedupe_id)
-        ).scalar_one_or_none()
-    return str(state or "processing")
+        states = {
+            str(s) for s in conn.execute(select(butter_webhooks.c.state).where(same)).scalars()
+        }
+    return "done" if "done" in states else "processing"
 
 
-def complete_butter_webhook(engine: Engine, dedupe_id: str) -> None:
-    """Mark a delivery as fully handled: later deliveries with its id are acknowledged only."""
+def _same_delivery(dedupe_id: str, message_key: str | None) -> Any:
+    same = butter_webhooks.c.dedupe_id == dedupe_id
+    if message_key is not None:
+        same = or_(same, butter_webhooks.c.message_key == message_key)
+    return same
+
+
+def complete_butter_webhook(engine: Engine, dedupe_id: str, message_key: str | None = None) -> None:
+    """Mark a delivery as fully handled: later deliveries of it are acknowledged only."""
     with engine.begin() as conn:
         conn.execute(
             update(butter_webhooks)
-            .where(butter_webhooks.c.dedupe_id == dedupe_id)
+            .where(_same_delivery(dedupe_id, message_key))
             .values(state="done")
         )
 
 
-def release_butter_webhook(engine: Engine, dedupe_id: str) -> None:
+def release_butter_webhook(engine: Engine, dedupe_id: str, message_key: str | None = None) -> None:
     """Forget a delivery whose handling failed, so Recover's redelivery is processed."""
     with engine.begin() as conn:
-        conn.execute(delete(butter_webhooks).where(butter_webhooks.c.dedupe_id == dedupe_id))
+        conn.execute(delete(butter_webhooks).where(_same_delivery(dedupe_id, message_key)))
 
 
 # -- backfill -----------------------------------------------------------------------------------
