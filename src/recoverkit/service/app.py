@@ -31,7 +31,7 @@ from recoverkit.errors import (
 from recoverkit.plugins import Plugins
 from recoverkit.provider import Provider, WebhookRequest
 from recoverkit.service import merchant
-from recoverkit.service.http import BodyTooLarge, detail, one_line, read_body
+from recoverkit.service.http import BodyTimeout, BodyTooLarge, detail, one_line, read_body
 from recoverkit.service.ingest import InboxWriter
 from recoverkit.service.metrics import Metrics
 from recoverkit.service.runtime import ProviderRegistry, build_client, utcnow
@@ -42,6 +42,9 @@ from recoverkit.store import current_revision, head_revision
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+#: The 401 text for a PSP webhook whose signature failed (the reason is logged, not returned).
+SIGNATURE_REFUSED = "webhook signature verification failed; the reason is in the server log"
 
 
 async def receive_webhook(request: Request) -> Response:
@@ -57,12 +60,17 @@ async def receive_webhook(request: Request) -> Response:
         return detail(404, f"unknown provider {name!r}")
     except ConfigurationError as exc:
         log.error("provider %s is misconfigured: %s", name, exc)
-        return detail(500, f"provider {name!r} is misconfigured; see the server log")
+        return detail(503, f"provider {name!r} is not configured on this server")
     try:
-        body = await read_body(request, state.settings.max_body_bytes)
+        body = await read_body(
+            request, state.settings.max_body_bytes, state.settings.body_read_timeout
+        )
     except BodyTooLarge:
         metrics.webhooks_rejected.labels(name, "too_large").inc()
         return detail(413, f"body larger than {state.settings.max_body_bytes} bytes")
+    except BodyTimeout:
+        metrics.webhooks_rejected.labels(name, "timeout").inc()
+        return detail(408, "request body not received in time")
     except ClientDisconnect:
         return detail(400, "client disconnected")
     headers: dict[str, str] = {}
@@ -72,8 +80,15 @@ async def receive_webhook(request: Request) -> Response:
     try:
         new = await state.writer.receive(provider, webhook)
     except SignatureError as exc:
+        # The plugin's reason may name configured key ids, count secrets or quote the clock:
+        # it goes to the log, the caller gets a fixed text (docs/security.md).
+        log.warning("webhook for %s refused: %s", name, one_line(exc))
         metrics.webhooks_rejected.labels(name, "signature").inc()
-        return detail(401, one_line(exc))
+        return detail(401, SIGNATURE_REFUSED)
+    except ConfigurationError as exc:
+        log.error("provider %s is misconfigured: %s", name, exc)
+        metrics.webhooks_rejected.labels(name, "misconfigured").inc()
+        return detail(503, f"provider {name!r} is not configured on this server")
     except (MalformedWebhookError, WebhookError) as exc:
         metrics.webhooks_rejected.labels(name, "malformed").inc()
         return detail(400, one_line(exc))
@@ -99,8 +114,10 @@ def _readiness(engine: Engine) -> tuple[bool, str]:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         current, head = current_revision(engine), head_revision()
-    except Exception as exc:
-        return False, f"database unreachable: {one_line(exc)}"
+    except Exception:
+        # The driver's text can name hosts, users and paths: log it, never return it.
+        log.warning("readiness check: database unreachable", exc_info=True)
+        return False, "database unreachable; see the server log"
     if current != head:
         return False, f"database at revision {current}, expected {head}: run recoverkit db upgrade"
     return True, f"database reachable, migrations at {head}"
