@@ -163,7 +163,7 @@ class Ratio:
             return f"{value:.1%}"
         if self.unit == "x":
             return f"{value:.2f}x"
-        return f"{value:.3g}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
     def line(self) -> str:
         spread = self.spread
