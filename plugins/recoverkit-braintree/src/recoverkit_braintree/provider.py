@@ -17,10 +17,9 @@ from importlib.resources import files
 from typing import Any, ClassVar
 
 from braintree.util.xml_util import XmlUtil
-from braintree.webhook_notification import WebhookNotification
 from pydantic import SecretStr
 
-from recoverkit.errors import ConfigurationError, MalformedWebhookError
+from recoverkit.errors import ConfigurationError, MalformedWebhookError, RecoverkitError
 from recoverkit.provider import (
     Capability,
     DoctorCheck,
@@ -188,6 +187,7 @@ class BraintreeProvider(Provider):
             utc(notification.timestamp) or datetime.min.replace(tzinfo=UTC),
             request.received_at,
             self.settings.webhook_tolerance,
+            self.settings.webhook_max_clock_skew,
         )
         key = webhooks.dedupe_key(form.payload)
         payload_text = form.payload.decode("ascii")
@@ -199,9 +199,40 @@ class BraintreeProvider(Provider):
         """Raise ``SignatureError`` unless a configured key pair signed the payload."""
         self._verified(request)
 
+    def _unverified(self, request: WebhookRequest) -> tuple[str, str, Any]:
+        """(bt_payload text, dedupe key, notification) without a signature check.
+
+        For ``parse`` of a request ``verify`` never saw (``recoverkit translate --no-verify``):
+        the form body or a bare ``<notification>`` XML document. Nothing is cached under the
+        body's hash, so a later ``verify`` of the same body still checks its signature.
+        """
+        payload, xml = webhooks.unverified_notification_xml(
+            request.body, max_bytes=self.settings.max_body_bytes
+        )
+        attributes = webhooks.notification_attributes(xml)
+        notification = webhooks.build_notification(self._gateway_or_none(), attributes)
+        return payload.decode("ascii"), webhooks.dedupe_key(payload), notification
+
+    def _gateway_or_none(self) -> Any:
+        """The API gateway when one can be built; decoding a notification needs none."""
+        try:
+            return self.gateway
+        except ConfigurationError:
+            return None
+
     def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
-        """One event per webhook; the dedupe key is a hash of ``bt_payload``."""
-        payload_text, key, notification = self._verified(request)
+        """One event per webhook; the dedupe key is a hash of ``bt_payload``.
+
+        A request ``verify`` accepted is read from its cache; any other is decoded without a
+        signature check (the service always verifies first), and may then also be a bare
+        ``<notification>`` XML document like the bundled samples.
+        """
+        cached = self._recall("body:" + hashlib.sha256(request.body).hexdigest())
+        if cached is not None:
+            payload_text, key, notification = str(cached[0]), str(cached[1]), cached[2]
+        else:
+            payload_text, key, notification = self._unverified(request)
+            self._remember(key, notification)
         return [
             ProviderEvent(
                 provider=self.name,
@@ -225,7 +256,7 @@ class BraintreeProvider(Provider):
             raise MalformedWebhookError("braintree: event data lacks bt_payload")
         # The payload was verified when it was received; decode it again (DTD still refused).
         attributes = webhooks.notification_attributes(webhooks.decode_notification_xml(payload))
-        notification = WebhookNotification(self.gateway, attributes)
+        notification = webhooks.build_notification(self._gateway_or_none(), attributes)
         self._remember(event.dedupe_key, notification)
         return notification
 
@@ -239,7 +270,17 @@ class BraintreeProvider(Provider):
         handler = _HANDLERS.get(kind)
         if handler is None:
             return Translation.ignore(event, f"Braintree {kind} carries nothing for Recover")
-        return handler(self, event, notification)
+        try:
+            return handler(self, event, notification)
+        except RecoverkitError:
+            raise
+        except (AttributeError, TypeError, KeyError, ValueError, ArithmeticError) as exc:
+            # A notification whose subject lacks what its kind always carries (an id, a
+            # transaction list of the right shape) is bad input, not a bug to report.
+            raise MalformedWebhookError(
+                f"braintree: {kind} notification lacks what Braintree always sends with it "
+                f"({type(exc).__name__}; values are not echoed)"
+            ) from None
 
     def _payment(self, event: ProviderEvent, txn: Any, key: str) -> Translation:
         sub_id = getattr(txn, "subscription_id", None)

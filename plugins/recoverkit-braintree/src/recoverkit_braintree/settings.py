@@ -53,6 +53,9 @@ class BraintreeSettings(ProviderSettings):
     #: A notification whose signed ``timestamp`` is older than this is refused (replay guard).
     #: Braintree redelivers for up to 24 hours in production, so keep it above that.
     webhook_tolerance: timedelta = timedelta(hours=26)
+    #: A notification whose signed ``timestamp`` is more than this ahead of our clock is refused
+    #: (a forged or replay-prepared timestamp; Braintree's clock and ours differ by seconds).
+    webhook_max_clock_skew: timedelta = Field(default=timedelta(minutes=5), ge=timedelta(0))
     end_of_dunning_policy: EndOfDunningPolicy = EndOfDunningPolicy.NONE
     #: Braintree transactions do not carry the acquirer's country; Recover requires it.
     acquirer_country: str = Field(default="US", min_length=2, max_length=2)

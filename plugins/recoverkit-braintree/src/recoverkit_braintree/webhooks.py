@@ -23,12 +23,17 @@ from urllib.parse import unquote_plus, urlencode
 from braintree.exceptions.invalid_signature_error import InvalidSignatureError
 from braintree.util.crypto import Crypto
 from braintree.util.xml_util import XmlUtil
+from braintree.webhook_notification import WebhookNotification
 
 from recoverkit.errors import MalformedWebhookError, SignatureError
 
 __all__ = [
     "FORM_CONTENT_TYPE",
     "SignedForm",
+    "build_notification",
+    "check_attributes",
+    "check_fresh",
+    "check_size",
     "decode_notification_xml",
     "dedupe_key",
     "form_body",
@@ -36,6 +41,7 @@ __all__ = [
     "read_form",
     "sign_payload",
     "signature_public_keys",
+    "unverified_notification_xml",
     "verify_with_sdk",
     "with_timestamp",
 ]
@@ -59,17 +65,14 @@ class SignedForm:
     payload: bytes
 
 
-def read_form(body: bytes, *, max_bytes: int) -> SignedForm:
-    """Decode the form body; refuse oversized bodies and bodies without both fields.
+def read_form(body: bytes, *, max_bytes: int, need_signature: bool = True) -> SignedForm:
+    """Decode the form body; refuse oversized bodies and bodies without the fields.
 
-    Raises :class:`MalformedWebhookError` for a body that is too large or not a form, and
-    :class:`SignatureError` when ``bt_signature`` or ``bt_payload`` is missing.
+    Raises :class:`MalformedWebhookError` for a body that is too large, not a form, or without
+    ``bt_payload``, and :class:`SignatureError` when ``bt_signature`` is missing and
+    ``need_signature`` (verification) asks for it.
     """
-    if len(body) > max_bytes:
-        raise MalformedWebhookError(
-            f"braintree: webhook body is {len(body)} bytes, over the {max_bytes}-byte limit "
-            "(setting max_body_bytes); refused before decoding"
-        )
+    check_size(body, max_bytes)
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError:
@@ -82,16 +85,58 @@ def read_form(body: bytes, *, max_bytes: int) -> SignedForm:
         name, _, value = part.partition("=")
         if name in _FIELDS and name not in fields:
             fields[name] = _form_value(value)
-    signature = fields.get("bt_signature")
+    signature = fields.get("bt_signature", "")
     payload = fields.get("bt_payload")
-    if not signature or not payload:
-        missing = [
-            name for name, v in (("bt_signature", signature), ("bt_payload", payload)) if not v
-        ]
-        raise SignatureError(
-            f"braintree: webhook form lacks {' and '.join(missing)}; Braintree posts both fields"
+    if not payload:
+        raise MalformedWebhookError(
+            "braintree: webhook form lacks bt_payload; Braintree posts bt_signature and "
+            "bt_payload (application/x-www-form-urlencoded)"
         )
-    return SignedForm(signature=signature, payload=payload.encode("ascii"))
+    if need_signature and not signature:
+        raise SignatureError(
+            "braintree: webhook form lacks bt_signature; Braintree signs every notification"
+        )
+    try:
+        return SignedForm(signature=signature, payload=payload.encode("ascii"))
+    except UnicodeEncodeError:  # a percent-escape decoded to a non-ASCII character
+        raise MalformedWebhookError("braintree: bt_payload is not base64 text") from None
+
+
+def check_size(body: bytes, max_bytes: int) -> None:
+    """Refuse a body over ``max_bytes`` before anything decodes it."""
+    if len(body) > max_bytes:
+        raise MalformedWebhookError(
+            f"braintree: webhook body is {len(body)} bytes, over the {max_bytes}-byte limit "
+            "(setting max_body_bytes); refused before decoding"
+        )
+
+
+def unverified_notification_xml(body: bytes, *, max_bytes: int) -> tuple[bytes, bytes]:
+    """``(bt_payload, XML)`` from a body whose signature is not checked (``--no-verify``).
+
+    Accepts the form body Braintree posts (``bt_signature`` may be absent) and a bare
+    ``<notification>`` XML document such as the bundled samples; the XML's ``bt_payload`` is its
+    base64 text as Braintree would encode it, so dedupe keys match the signed form. Anything
+    else is :class:`MalformedWebhookError`.
+    """
+    check_size(body, max_bytes)
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        if _DTD.search(stripped):
+            raise MalformedWebhookError(
+                "braintree: notification XML carries a DTD (DOCTYPE/ENTITY); Braintree never "
+                "sends one, so it is refused before parsing"
+            )
+        return base64.encodebytes(stripped), stripped
+    if b"bt_payload=" not in body and b"bt_signature=" not in body:
+        raise MalformedWebhookError(
+            "braintree: body is neither a Braintree webhook form (bt_signature, bt_payload) nor "
+            "a <notification> XML document"
+        )
+    form = read_form(body, max_bytes=max_bytes, need_signature=False)
+    if b" " in form.payload or _BASE64_TEXT.search(form.payload):
+        raise MalformedWebhookError("braintree: bt_payload is not base64 text")
+    return form.payload, decode_notification_xml(form.payload)
 
 
 def _form_value(value: str) -> str:
@@ -143,13 +188,43 @@ def decode_notification_xml(payload: bytes) -> bytes:
 def notification_attributes(xml: bytes) -> dict[str, Any]:
     """The ``<notification>`` element as the SDK's attribute dict (hyphens → underscores)."""
     try:
-        parsed: dict[str, Any] = XmlUtil.dict_from_xml(xml)
-    except Exception as exc:
-        raise MalformedWebhookError(f"braintree: notification is not valid XML: {exc}") from None
-    notification = parsed.get("notification")
-    if not isinstance(notification, dict) or "kind" not in notification:
+        parsed: Any = XmlUtil.dict_from_xml(xml)
+    except Exception as exc:  # expat errors, bad UTF-8, bad dates, RecursionError on deep nesting
+        raise MalformedWebhookError(
+            f"braintree: notification is not valid XML ({type(exc).__name__})"
+        ) from None
+    notification = parsed.get("notification") if isinstance(parsed, dict) else None
+    if not isinstance(notification, dict):
         raise MalformedWebhookError("braintree: payload is not a <notification> with a <kind>")
+    check_attributes(notification)
     return notification
+
+
+def check_attributes(notification: dict[str, Any]) -> None:
+    """Refuse a notification the SDK's ``WebhookNotification`` would trip over."""
+    kind = notification.get("kind")
+    if not isinstance(kind, str) or not kind.strip():
+        raise MalformedWebhookError("braintree: notification has no <kind>")
+    subject = notification.get("subject")
+    if not isinstance(subject, dict) or not subject:
+        raise MalformedWebhookError(f"braintree: {kind} notification has an empty <subject>")
+    stamp = notification.get("timestamp")
+    if stamp is not None and not isinstance(stamp, datetime):
+        raise MalformedWebhookError(
+            f"braintree: {kind} notification's <timestamp> is not a datetime"
+        )
+
+
+def build_notification(gateway: Any, attributes: dict[str, Any]) -> Any:
+    """The SDK's ``WebhookNotification`` for checked attributes; bad shapes are malformed."""
+    check_attributes(attributes)
+    try:
+        return WebhookNotification(gateway, attributes)
+    except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:
+        raise MalformedWebhookError(
+            f"braintree: {attributes.get('kind')} notification's <subject> has an unexpected "
+            f"shape ({type(exc).__name__})"
+        ) from None
 
 
 def verify_with_sdk(form: SignedForm, gateways: Sequence[tuple[str, Any]]) -> Any:
@@ -171,9 +246,20 @@ def verify_with_sdk(form: SignedForm, gateways: Sequence[tuple[str, Any]]) -> An
     decode_notification_xml(form.payload)  # refuse a DTD before the SDK's parser sees it
     for gateway in candidates:
         try:
-            return gateway.webhook_notification.parse(form.signature, form.payload)
+            notification = gateway.webhook_notification.parse(form.signature, form.payload)
         except InvalidSignatureError:
             continue
+        except Exception as exc:
+            # The SDK checks the signature before it decodes: this payload is authentic but
+            # not a notification it can read (bad UTF-8, deep nesting, an empty subject, ...).
+            raise MalformedWebhookError(
+                f"braintree: signed notification cannot be read ({type(exc).__name__}); "
+                "it is not a Braintree notification"
+            ) from None
+        check_attributes(
+            {name: getattr(notification, name, None) for name in ("kind", "subject", "timestamp")}
+        )
+        return notification
     raise SignatureError(
         "braintree: bt_signature does not match bt_payload for any configured key pair; the "
         "payload was modified or signed with another private key"
@@ -211,12 +297,25 @@ def with_timestamp(xml: bytes, timestamp: datetime) -> bytes:
     return replaced
 
 
-def check_fresh(occurred_at: datetime, received_at: datetime, tolerance: timedelta) -> None:
-    """Refuse a notification whose signed timestamp is older than ``tolerance`` (a replay)."""
+def check_fresh(
+    occurred_at: datetime,
+    received_at: datetime,
+    tolerance: timedelta,
+    max_skew: timedelta = timedelta(minutes=5),
+) -> None:
+    """Refuse a notification whose signed timestamp is older than ``tolerance`` (a replay) or
+    more than ``max_skew`` ahead of ``received_at`` (no genuine notification is from the future).
+    """
     age = received_at - occurred_at
     if age > tolerance:
         raise SignatureError(
             f"braintree: notification timestamp {occurred_at.isoformat()} is {age} old, over "
             f"the webhook_tolerance of {tolerance}; a replay, or redelivered past Braintree's "
             "24-hour retry window"
+        )
+    if -age > max_skew:
+        raise SignatureError(
+            f"braintree: notification timestamp {occurred_at.isoformat()} is {-age} ahead of "
+            f"this server's clock, over the webhook_max_clock_skew of {max_skew}; refused (check "
+            "the server's clock if this is a genuine Braintree notification)"
         )
