@@ -43,6 +43,11 @@ class _Loop:
 
         return asyncio.run(go())
 
+    def events(self) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT dedupe_key FROM inbox ORDER BY id"))
+            return [row[0] for row in rows]
+
     def drain(self) -> None:
         for _ in range(10):
             if not self.worker.run_once():
@@ -56,6 +61,13 @@ class _Loop:
 
 @pytest.fixture
 def loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Loop]:
+    yield from make_loop(tmp_path, monkeypatch, AdyenProvider(settings()))
+
+
+def make_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: AdyenProvider
+) -> Iterator[_Loop]:
+    """The receiver and worker around ``provider`` (SQLite in ``tmp_path``, Recover stand-in)."""
     monkeypatch.setenv("RECOVERKIT_RETRY_STATUS__API_KEY", "merchant-key")
     monkeypatch.setenv("RECOVERKIT_RETRY_RESULTS__API_KEY", "merchant-key")
     monkeypatch.setenv("RECOVERKIT_END_OF_DUNNING__USERNAME", "butter")
@@ -85,7 +97,6 @@ def loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Loop]:
         max_attempts=1,
         sleep=lambda _s: None,
     )
-    provider = AdyenProvider(settings())
     plugins = Plugins(load_entry_points=False)
     app = create_app(
         service_settings,

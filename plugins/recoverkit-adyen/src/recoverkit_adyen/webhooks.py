@@ -71,6 +71,9 @@ SIGNED_FIELDS: Final = (
 #: Deepest JSON nesting accepted. Adyen's bodies nest 5-8 levels; ``additionalData`` is unsigned,
 #: so without a limit a signed item could carry any depth (and raise ``RecursionError``).
 MAX_JSON_DEPTH: Final = 64
+#: Longest event type and dedupe key stored (the inbox columns' sizes); longer is malformed.
+_MAX_TYPE: Final = 128
+_MAX_KEY: Final = 255
 #: Typed-webhook ``data`` keys that name the object an event is about, in order of preference.
 _OBJECT_KEYS: Final = ("storedPaymentMethodId", "pspReference", "id", "merchantId")
 
@@ -260,6 +263,24 @@ def typed_dedupe_key(object_id: str | None, event_type: str, event_id: str) -> s
     return f"{object_id or event_type}:{event_type}:{event_id}"
 
 
+def _event(
+    event_type: str, key: str, occurred_at: datetime, data: Any, object_id: str | None
+) -> ProviderEvent:
+    if len(event_type) > _MAX_TYPE or len(key) > _MAX_KEY:
+        raise MalformedWebhookError(
+            f"adyen: event type or key longer than {_MAX_TYPE}/{_MAX_KEY} characters "
+            f"({event_type[:40]!r}…); Adyen's are far shorter"
+        )
+    return ProviderEvent(
+        provider=PROVIDER,
+        dedupe_key=key,
+        type=event_type,
+        occurred_at=occurred_at,
+        data=data,
+        object_id=object_id,
+    )
+
+
 def _timestamp(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
         raise MalformedWebhookError(f"adyen: {what} is missing")
@@ -297,13 +318,12 @@ def _typed_event(request: WebhookRequest, body: dict[str, Any]) -> ProviderEvent
             occurred = _timestamp(created, f"{kind} createdAt")
         except MalformedWebhookError:
             occurred = request.received_at
-    return ProviderEvent(
-        provider=PROVIDER,
-        dedupe_key=typed_dedupe_key(object_id, kind, event_id),
-        type=kind,
-        occurred_at=_not_after(occurred, request.received_at),
-        data=body,
-        object_id=object_id,
+    return _event(
+        kind,
+        typed_dedupe_key(object_id, kind, event_id),
+        _not_after(occurred, request.received_at),
+        body,
+        object_id,
     )
 
 
@@ -322,13 +342,12 @@ def parse_request(request: WebhookRequest, decoded: Any = None) -> list[Provider
                 if value.__class__ is not str or not value:
                     raise MalformedWebhookError(f"adyen: a notification item has no {required}")
             events.append(
-                ProviderEvent(
-                    provider=PROVIDER,
-                    dedupe_key=dedupe_key(item),
-                    type=item["eventCode"],
-                    occurred_at=_not_after(_timestamp(item["eventDate"], "eventDate"), received_at),
-                    data=item,
-                    object_id=item["pspReference"],
+                _event(
+                    item["eventCode"],
+                    dedupe_key(item),
+                    _not_after(_timestamp(item["eventDate"], "eventDate"), received_at),
+                    item,
+                    item["pspReference"],
                 )
             )
         return events
@@ -351,11 +370,16 @@ def sign_body(body: bytes, key: bytes) -> WebhookRequest:
     headers = {"content-type": "application/json"}
     try:
         decoded = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         decoded = None
     if isinstance(decoded, dict) and "notificationItems" in decoded:
-        for item in notification_items(decoded):
+        try:
+            items = notification_items(decoded)
+        except MalformedWebhookError:
+            items = []  # not a usable standard notification: signed as raw bytes below
+        for item in items:
             sign_item(item, key)
-        return WebhookRequest(json.dumps(decoded).encode("utf-8"), headers)
+        if items:
+            return WebhookRequest(json.dumps(decoded).encode("utf-8"), headers)
     headers[HEADER] = _digest(key, body).decode("ascii")
     return WebhookRequest(body, headers)
