@@ -49,6 +49,7 @@ from recoverkit.provider import ProviderEvent, Translation
 from recoverkit.schema import PaymentEvent, dumps
 from recoverkit.service.breaker import CircuitBreaker, State
 from recoverkit.service.metrics import Metrics
+from recoverkit.service.retention import RetentionSchedule
 from recoverkit.service.runtime import ProviderRegistry, utcnow
 from recoverkit.store import inbox, outbox, repo
 
@@ -209,9 +210,12 @@ class Worker:
             self.settings.worker_lease_seconds,
             extra={"event": "worker_started", "worker_id": self.worker_id},
         )
+        # Retention (docs/security.md): purge every retention_interval seconds.
+        purge = RetentionSchedule(self.engine, self.settings)
         while not stop.is_set():
             try:
                 handled = self.run_once()
+                purge.tick(self.clock())
             except Exception:  # the database may be briefly unavailable: log, wait, go on
                 log.exception("worker pass failed; retrying")
                 handled = 0
