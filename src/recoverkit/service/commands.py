@@ -1,5 +1,5 @@
 """The service's CLI commands: ``serve``, ``worker``, ``db upgrade``, ``outbox list|retry|purge``,
-``doctor``, ``replay`` and ``backfill``. ``recoverkit.cli`` adds them with
+``doctor``, ``replay``, ``backfill``, ``purge`` and ``forget``. ``recoverkit.cli`` adds them with
 :func:`add_service_commands`.
 
 Exit codes follow ``recoverkit.cli``: 0 success, 1 something failed, 2 bad input or settings.
@@ -24,6 +24,7 @@ from rich.table import Table
 from recoverkit.config import Settings, load_settings
 from recoverkit.errors import RecoverkitError
 from recoverkit.provider import Capability, ProviderEvent
+from recoverkit.service import retention
 from recoverkit.service.doctor import run_checks
 from recoverkit.service.runtime import ProviderRegistry, utcnow
 from recoverkit.service.server import engine_for, load_plugins, run_server, run_worker
@@ -138,6 +139,47 @@ def outbox_purge(
     engine = engine_for(_settings(config))
     n = repo.purge_outbox(engine, state, utcnow() - timedelta(days=older_than_days))
     stdout.print(f"{n} {state} row(s) deleted")
+
+
+def _print_counts(counts: dict[str, int], dry_run: bool) -> None:
+    verb = "would be" if dry_run else "were"
+    for what, n in counts.items():
+        stdout.print(f"{n:>8}  {what}" + (f" ({verb})" if dry_run else ""))
+
+
+def purge(
+    config: ConfigOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be purged; change nothing")
+    ] = False,
+) -> None:
+    """Apply the retention settings now (the worker also does every retention_interval)."""
+    settings = _settings(config)
+    engine = engine_for(settings)
+    _print_counts(retention.purge(engine, settings, utcnow(), dry_run=dry_run), dry_run)
+
+
+def forget(
+    customer: Annotated[
+        str, typer.Option("--customer", help="The merchant's or the PSP's customer id")
+    ],
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only this provider's rows")
+    ] = None,
+    config: ConfigOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be erased; change nothing")
+    ] = False,
+) -> None:
+    """Erase a customer (GDPR Art. 17): anonymise or delete their rows in every table."""
+    if not customer.strip():
+        _fail("--customer must not be empty")
+    settings = _settings(config)
+    engine = engine_for(settings)
+    counts = retention.forget(
+        engine, customer.strip(), utcnow(), provider=provider, dry_run=dry_run
+    )
+    _print_counts(counts, dry_run)
 
 
 def doctor(config: ConfigOpt = None, plugin: PluginOpt = None) -> None:
@@ -259,6 +301,8 @@ def add_service_commands(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
     app.command("replay")(replay)
     app.command("backfill")(backfill)
+    app.command("purge")(purge)
+    app.command("forget")(forget)
     db = typer.Typer(help="Database migrations.", no_args_is_help=True)
     db.command("upgrade")(db_upgrade)
     app.add_typer(db, name="db")
