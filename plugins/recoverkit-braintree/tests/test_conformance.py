@@ -100,6 +100,12 @@ class TestBraintreeConformance(ProviderConformance):
         ]
 
     @pytest.fixture
+    def do_not_try_again_samples(self) -> list[Sample]:
+        # An ACH debit returned R02 (account closed): the table's own "do not try again".
+        request = sdk_sample("transaction_settlement_declined", "txn_ach_2")
+        return [Sample("ach-return-r02", request)]
+
+    @pytest.fixture
     def secrets(self) -> list[str]:
         return [PAIR["private_key"], OLD_PAIR["private_key"]]
 

@@ -140,6 +140,26 @@ def test_settlement_declined_ach_sale(provider: BraintreeProvider) -> None:
     assert txn.outcome.response_type.value == "soft_decline"
 
 
+def test_ach_return_code_decides_the_settlement_decline(provider: BraintreeProvider) -> None:
+    with cassette("translate_settlement_ach_return") as cass:
+        translation = _translate(
+            provider, sdk_sample("transaction_settlement_declined", "txn_ach_2")
+        )
+    assert cass.all_played
+    decline = translation.messages[0].decline
+    assert decline is not None
+    assert decline.raw_code == "R02"
+    assert decline.category is DeclineCategory.ACCOUNT_INVALID
+    assert decline.response_type is ResponseType.HARD
+    assert decline.advice is Advice.DO_NOT_TRY_AGAIN
+    [txn] = _payment(translation).transactions
+    assert txn.outcome.processor_response_code == 4001
+    assert txn.outcome.network_status == "R02"
+    assert txn.outcome.raw_response_message == "4001 : Settlement Declined; ACH return code R02"
+    assert txn.outcome.response_type is not None
+    assert txn.outcome.response_type.value == "hard_decline"
+
+
 def test_mastercard_expired_card_with_mac_01_is_hard(provider: BraintreeProvider) -> None:
     request = provider.sign_test_webhook(fixture_xml("charged_unsuccessfully_hard_decline.xml"))
     with cassette("translate_hard_decline"):

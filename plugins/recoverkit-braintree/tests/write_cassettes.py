@@ -275,6 +275,15 @@ write(
     [inter("GET", T + "txn_ach_1", ACH)],
     "An ACH sale declined at settlement (no subscription).",
 )
+ACH_RETURN = ACH.replace("<id>txn_ach_1</id>", "<id>txn_ach_2</id>").replace(
+    "<processor-settlement-response-text>Settlement Declined</processor-settlement-response-text>",
+    "<processor-settlement-response-text>Settlement Declined</processor-settlement-response-text>\n<ach-return-code>R02</ach-return-code>",
+)
+write(
+    "translate_settlement_ach_return",
+    [inter("GET", T + "txn_ach_2", ACH_RETURN)],
+    "An ACH sale returned at settlement with NACHA return code R02 (account closed). The attribute name ach-return-code follows Braintree's transaction response reference (GraphQL achReturnCode); not recorded.",
+)
 write(
     "account_updater_report",
     [
@@ -295,6 +304,7 @@ CONF = [
     inter("GET", T + "txn_hard_1", HARD),
     inter("GET", T + "txn_gw_1", GWREJ),
     inter("GET", T + "txn_ach_1", ACH),
+    inter("GET", T + "txn_ach_2", ACH_RETURN),
 ]
 CONF.append(
     inter(
