@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,8 @@ from pydantic import ValidationError
 from recoverkit_adyen import AdyenProvider, BillingContextMissingError
 from recoverkit_adyen.context import SIGNED_ITEM_FIELDS
 from recoverkit_adyen.webhooks import SIGNED_FIELDS
+from sqlalchemy import text
+from test_service import _Loop, make_loop
 
 from recoverkit.errors import SignatureError
 from recoverkit.provider import BillingContext, ProviderEvent, WebhookRequest
@@ -328,3 +332,64 @@ def test_recurring_contract_without_a_signed_customer_is_held(provider: AdyenPro
     [event] = events_of(provider, signed(body))
     with pytest.raises(BillingContextMissingError, match=r"^held: "):
         provider.translate(event)
+
+
+# -- through the service ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def guarded_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Loop]:
+    provider = AdyenProvider(settings(basic_auth_username=USER, basic_auth_password=PASSWORD))
+    yield from make_loop(tmp_path, monkeypatch, provider)
+
+
+@pytest.fixture
+def loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Loop]:
+    yield from make_loop(tmp_path, monkeypatch, AdyenProvider(settings()))
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        (_basic(USER, "wrong"), 401),
+        (_basic("other", PASSWORD), 401),
+        (_basic(USER, PASSWORD), 200),
+    ],
+)
+def test_service_answers_401_without_the_right_basic_auth(
+    guarded_loop: _Loop, authorization: str | None, status: int
+) -> None:
+    request = signed(load("authorisation_refused_not_enough_balance.json"))
+    if authorization is not None:
+        request = _with_headers(request, Authorization=authorization)
+    answer = guarded_loop.post(request)
+    assert answer.status_code == status
+    if status == 401:
+        assert guarded_loop.inbox() == []
+        assert USER not in answer.text
+        assert PASSWORD not in answer.text
+    else:
+        assert len(guarded_loop.inbox()) == 1
+
+
+def test_future_event_date_cannot_pin_the_ledger(loop: _Loop) -> None:
+    """A failure dated ten years ahead must not make the later real success look older."""
+    failure = load("authorisation_refused_not_enough_balance.json")
+    item_of(failure)["eventDate"] = "2036-11-15T10:00:00+00:00"
+    assert loop.post(signed(failure)).status_code == 200
+    loop.drain()
+    success = load("authorisation_refused_not_enough_balance.json")
+    item = item_of(success)
+    item.update(success="true", pspReference="SUCCESS0000000001", reason="")
+    item["eventDate"] = datetime.now(UTC).isoformat()
+    assert loop.post(signed(success)).status_code == 200
+    loop.drain()
+    with loop.engine.connect() as conn:
+        occurred = [row[0] for row in conn.execute(text("SELECT occurred_at FROM inbox"))]
+        [(state, last_event_at)] = conn.execute(
+            text("SELECT state, last_event_at FROM ledger WHERE invoice_id = 'inv_3001'")
+        )
+    assert all(str(moment) < "2036" for moment in occurred)
+    assert state != "failed"  # the success was applied
+    assert str(last_event_at) < "2036"

@@ -314,3 +314,18 @@ def test_any_signed_item_verifies_and_any_change_to_a_signed_field_fails(
     item_of(forged)["amount"]["value"] = value + 1
     with pytest.raises(SignatureError):
         provider.verify(WebhookRequest(json.dumps(forged).encode()))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("eventCode", "X" * 129), ("pspReference", "P" * 250)],
+)
+def test_signed_item_with_a_type_or_key_too_long_to_store_is_malformed(
+    provider: AdyenProvider, field: str, value: str
+) -> None:
+    body = load("authorisation_refused_not_enough_balance.json")
+    item_of(body)[field] = value
+    request = signed(body)
+    provider.verify(request)  # signed: only the inbox's column sizes refuse it
+    with pytest.raises(MalformedWebhookError, match="longer than"):
+        provider.parse(request)
