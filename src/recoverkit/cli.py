@@ -23,10 +23,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from recoverkit.config import load_settings, provider_overrides
-from recoverkit.demo import demo
 from recoverkit.errors import (
     ConfigurationError,
     MalformedWebhookError,
@@ -73,7 +72,7 @@ _loaded: list[Plugins | PluginError] = []
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -214,7 +213,8 @@ def plugins(
         return
     if not rows:
         stdout.print(
-            'no providers installed: pip install "recoverkit[stripe]" (or braintree, adyen, all)'
+            'no providers installed: pip install "recoverkit[stripe]" (or braintree, adyen, all)',
+            markup=False,
         )
         return
     table = Table(title="recoverkit providers", title_justify="left")
@@ -240,6 +240,8 @@ def build_provider(
 ) -> Provider:
     """Provider ``name`` configured like the service: ``[providers.<name>]`` of the TOML file,
     then ``RECOVERKIT_<NAME>_*`` variables; ``secret`` replaces the webhook secrets."""
+    from recoverkit.config import load_settings, provider_overrides
+
     with cli_errors(name):
         overrides = provider_overrides(load_settings(config), name)
         return registry.create_provider(name, secret=secret, **overrides)
@@ -434,6 +436,16 @@ def schema(
     stdout.print(f"wrote {len(WIRE_MESSAGES)} schemas to {out}")
 
 
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def demo() -> None:
+    """Run the whole loop: PSP webhooks → bridge → sandbox → retries → reconciled results."""
+    from recoverkit.demo import demo as run_demo
+
+    run_demo()
+
+
 # -- the application ------------------------------------------------------------------------------
 
 
@@ -482,11 +494,51 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _hide_type(ctx: object) -> None:
+    del ctx
+
+
+def tidy_help(command: Any) -> None:
+    """Show a parameter's type in ``--help`` only where it helps: numbers, paths and choices keep
+    theirs; flags show none; text options and arguments show their name (``--host HOST``)."""
+    ctx = typer.Context(command)
+    params = list(command.params)
+    help_option = command.get_help_option(ctx)
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        annotation = descriptor.annotation if descriptor is not None else None
+        if getattr(param, "is_flag", False):
+            if param.metavar is None:
+                param.metavar = ""
+        elif param.param_type_name == "argument":
+            if annotation in (str, Path) or param.metavar is not None:
+                param.display_type_rich = _hide_type
+        elif param.metavar is None and annotation in (str, list[str]):
+            param.metavar = (param.name or "value").upper()
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+
+
 def _command_name(argv: list[str]) -> str | None:
     for arg in argv:
         if not arg.startswith("-"):
             return arg
     return None
+
+
+def _missing_module(exc: ModuleNotFoundError) -> int:
+    advice = missing_extra_message(exc)
+    if advice is not None:
+        stderr.print(f"[bold red]error:[/] {escape(advice)}")
+        return EXIT_BAD_INPUT
+    # Not an optional dependency: a broken installation, still said in one line.
+    stderr.print(
+        f"[bold red]error:[/] {escape(str(exc))}: recoverkit's installation is incomplete; "
+        "reinstall it (pip install --force-reinstall recoverkit)"
+    )
+    return EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -506,24 +558,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli = build_app(everything=not light)
     except ModuleNotFoundError as exc:
-        advice = missing_extra_message(exc)
-        if advice is None:
-            raise
-        stderr.print(f"[bold red]error:[/] {advice}")
-        return EXIT_BAD_INPUT
+        return _missing_module(exc)
     if registry is not None:
         registry.register_commands(cli)
     command: Callable[..., object] = typer.main.get_command(cli)
+    tidy_help(command)
     try:
         command(args=args, prog_name="recoverkit", standalone_mode=True)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_FAILED
     except ModuleNotFoundError as exc:
-        advice = missing_extra_message(exc)
-        if advice is None:
-            raise
-        stderr.print(f"[bold red]error:[/] {advice}")
-        return EXIT_BAD_INPUT
+        return _missing_module(exc)
     finally:
         _loaded.clear()
     return EXIT_OK

@@ -83,7 +83,16 @@ class Plugins:
         self._collect_providers()
 
     def _load_entry_points(self, *, only: set[str] | None, skip: set[str]) -> None:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found = entry_points(group=ENTRY_POINT_GROUP)
+        if only:
+            unknown = sorted(only - {ep.name for ep in found})
+            if unknown:
+                installed = ", ".join(sorted({ep.name for ep in found})) or "none"
+                raise PluginError(
+                    f"RECOVERKIT_LOAD_PLUGINS names {', '.join(map(repr, unknown))}, which is not "
+                    f"an installed plugin (installed: {installed})"
+                )
+        for ep in found:
             if (only is not None and ep.name not in only) or ep.name in skip:
                 continue
             if self.manager.get_plugin(ep.name) is not None:
@@ -91,7 +100,12 @@ class Plugins:
             try:
                 plugin = ep.load()
             except Exception as exc:
-                raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+                dist = f" from {ep.dist.name}" if ep.dist else ""
+                raise PluginError(
+                    f"plugin {ep.name!r}{dist} ({ep.value}) failed to load: "
+                    f"{type(exc).__name__}: {exc}; fix or uninstall it, or skip it with "
+                    f"RECOVERKIT_DISABLE_PLUGINS={ep.name}"
+                ) from exc
             self._register(plugin, name=ep.name)
             dist = ep.dist
             self._origin[plugin] = PluginInfo(

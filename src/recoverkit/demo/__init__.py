@@ -141,7 +141,8 @@ def demo() -> None:
     if not registry.providers:
         console.print(
             "No provider plugins are installed. Install one with its extra, e.g. "
-            'pip install "recoverkit[stripe]" (or braintree, adyen, all).'
+            'pip install "recoverkit[stripe]" (or braintree, adyen, all).',
+            markup=False,
         )
         raise typer.Exit(1)
     console.rule("[bold]1. what the plugins make of their signed sample webhooks")
