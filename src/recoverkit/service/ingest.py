@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from recoverkit.errors import ConfigurationError, MalformedWebhookError, WebhookError
 from recoverkit.provider import Provider, ProviderEvent, WebhookRequest
 from recoverkit.store import repo
 
@@ -30,6 +31,30 @@ log = logging.getLogger(__name__)
 
 _Item = tuple[Provider, WebhookRequest, "asyncio.Future[int]"]
 _Result = int | Exception
+
+
+#: What ``verify``/``parse`` may raise about the request: passed on unchanged.
+_EXPECTED = (WebhookError, ConfigurationError)
+
+
+def _as_input_error(provider: Provider, exc: Exception) -> Exception:
+    """An unexpected exception from ``verify``/``parse`` is about the request bytes: answer 400.
+
+    A plugin should raise :class:`MalformedWebhookError` for bad input, but a ``KeyError`` or
+    ``RecursionError`` on a hostile body must not become a 500 (the PSP would redeliver it for
+    days). The traceback is logged so the plugin can be fixed; nothing was stored.
+    """
+    if isinstance(exc, _EXPECTED):
+        return exc
+    log.error(
+        "provider %s raised %s on a webhook instead of MalformedWebhookError; answered 400",
+        provider.name,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    return MalformedWebhookError(
+        f"{provider.name}: the webhook could not be parsed ({type(exc).__name__})"
+    )
 
 
 class InboxWriter:
@@ -103,7 +128,7 @@ class InboxWriter:
                 provider.verify(request)
                 events = provider.parse(request)
             except Exception as exc:
-                results.append(exc)
+                results.append(_as_input_error(provider, exc))
                 continue
             positions.append(len(results))
             results.append(0)
