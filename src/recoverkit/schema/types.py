@@ -28,16 +28,24 @@ def format_timestamp(value: datetime) -> str:
 
 
 def _currency_code(value: str) -> str:
+    if value in _KNOWN_CODES:  # the common case: a code already seen, upper case
+        return value
     code = value.upper()
     if not is_currency(code):
         raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    _KNOWN_CODES.add(code)  # bounded: ISO 4217 has fewer than 200 codes with decimals
     return code
+
+
+_KNOWN_CODES: set[str] = set()
 
 
 MAX_AMOUNT_DIGITS = 15
 
 
 def _json_number(value: object) -> object:
+    if value.__class__ is Decimal:  # the common case (a plugin's to_major): checked first
+        return _digits_checked(value)
     # Recover sends and takes amounts as JSON numbers, never strings: "49.99" is refused.
     if isinstance(value, str):
         raise ValueError("an amount must be a JSON number, not a string")
@@ -49,7 +57,13 @@ def _json_number(value: object) -> object:
         value = Decimal(repr(value))
     elif isinstance(value, int) and not isinstance(value, bool):
         value = Decimal(value)
-    if isinstance(value, Decimal) and value.is_finite():
+    if isinstance(value, Decimal):
+        return _digits_checked(value)
+    return value
+
+
+def _digits_checked(value: Decimal) -> Decimal:
+    if value.is_finite():
         digits = len(value.as_tuple().digits)
         if digits > MAX_AMOUNT_DIGITS:
             raise ValueError(
