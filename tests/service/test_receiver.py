@@ -153,14 +153,18 @@ async def test_bad_requests_in_a_group_commit_do_not_affect_the_good_ones(servic
     assert inbox_rows(service) == 8
 
 
-def test_provider_crash_is_500_and_nothing_stored(
-    service: Service, monkeypatch: pytest.MonkeyPatch
+def test_provider_crash_on_a_body_is_400_logged_and_nothing_stored(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # A plugin that trips over a hostile body (KeyError, RecursionError, …) instead of raising
+    # MalformedWebhookError: bad input is a 4xx (issue 10 item 10); the traceback is logged.
     def crash(_request: object) -> None:
         raise KeyError("bug in the plugin")
 
     monkeypatch.setattr(service.provider, "verify", crash)
-    response = post(service, *signed(charge_event("evt_1")))
-    assert response.status_code == 500
+    with caplog.at_level("ERROR", logger="recoverkit.service.ingest"):
+        response = post(service, *signed(charge_event("evt_1")))
+    assert response.status_code == 400
     assert "bug" not in response.text
+    assert "KeyError" in caplog.text
     assert inbox_rows(service) == 0
