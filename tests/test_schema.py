@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,13 @@ from recoverkit.schema import (
     parse,
 )
 
-RESEARCH = Path(__file__).resolve().parents[1].parent / "shared/research/butter-recover-api.md"
+#: Butter's documented example bodies (source and licence: tests/data/butter/SOURCE.md).
+EXAMPLES = Path(__file__).resolve().parent / "data" / "butter" / "examples.json"
 
 
 def _examples() -> list[dict[str, Any]]:
-    if not RESEARCH.exists():
-        pytest.skip(f"research file not found at {RESEARCH}: Butter's example bodies unavailable")
-    blocks = re.findall(r"```json\n(.*?)```", RESEARCH.read_text(encoding="utf-8"), re.S)
-    return [json.loads(block) for block in blocks]
+    document = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+    return [example["body"] for example in document["examples"]]
 
 
 # Which model each unwrapped example body is, told apart by its keys.
