@@ -227,3 +227,25 @@ def test_forget_command_prints_what_it_did(cli: tuple[typer.Typer, Path]) -> Non
     result = CliRunner().invoke(app, ["forget", "--customer", " ", "-c", str(config)])
     assert result.exit_code == 2
     assert "--customer" in result.output
+
+
+def test_purge_forget_and_replay_keys_work_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    from service_support import FakeRecover, build_service, make_settings
+
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    svc = build_service(make_settings(tmp_path, database_url=pg_url), engine, FakeRecover())
+    _post(svc, charge_event("evt_1", note="jane@example.com"))
+    svc.drain()
+    now = datetime.now(UTC)
+    # The message key is unique: a second delivery id for the same message is a replay.
+    assert repo.claim_butter_webhook(engine, "d-1", "k", "inv_1", now, message_key="m") == "new"
+    repo.complete_butter_webhook(engine, "d-1", "m")
+    assert repo.claim_butter_webhook(engine, "d-2", "k", "inv_1", now, message_key="m") == "done"
+    later = now + timedelta(seconds=svc.settings.outbox_retention) + DAY
+    counts = retention.purge(engine, svc.settings, later)
+    assert counts["inbox payloads dropped"] == 1
+    assert counts["butter webhook rows deleted"] == 1
+    assert retention.forget(engine, "cus_1", now)["ledger rows anonymised"] == 1
+    svc.worker.close()
+    engine.dispose()
