@@ -166,13 +166,14 @@ def reference_customer(item: Mapping[str, Any]) -> str | None:
 
 
 def _refine(signed_day: str, metadata: Any) -> str:
-    """The metadata time when it falls on the signed day (more precise), else the signed day."""
-    if not isinstance(metadata, str):
+    """The metadata time when it is written on the signed day (more precise), else the day.
+
+    ``2026-11-15T09:00:00Z`` refines ``2026-11-15``; another day cannot move the signed date. An
+    unparseable refinement is dropped by the caller's check of the signed day alone.
+    """
+    if metadata.__class__ is not str or not metadata.startswith(signed_day[:10] + "T"):
         return signed_day
-    precise, day = _when(metadata.strip()), _when(signed_day)
-    if precise is None or day is None or precise.astimezone(UTC).date() != day.date():
-        return signed_day
-    return metadata.strip()
+    return metadata if _when(metadata) is not None else signed_day
 
 
 def default_billing_context(event: ProviderEvent) -> BillingContext:
