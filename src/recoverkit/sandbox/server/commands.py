@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,35 @@ from recoverkit.sandbox.policies.decline_aware import DeclineAwarePolicy
 from recoverkit.sandbox.policies.fixed import FixedSchedule
 from recoverkit.sandbox.server.settings import SandboxSettings
 
-__all__ = ["add_server_commands", "policy_by_name", "provider_factory"]
+__all__ = ["add_server_commands", "default_credentials", "policy_by_name", "provider_factory"]
+
+#: The documented sandbox credentials: fine on loopback, refused anywhere else.
+_DEFAULTS = {
+    "api_keys": "sandbox_key",
+    "merchant_api_key": "merchant_key",
+    "signing_secret": "sandbox_signing_secret",
+}
+
+
+def _loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def default_credentials(settings: SandboxSettings, host: str) -> list[str]:
+    """Settings still at their documented default when ``host`` is not a loopback address."""
+    if _loopback(host):
+        return []
+    values = {
+        "api_keys": [k.get_secret_value() for k in settings.api_keys],
+        "merchant_api_key": [settings.merchant_api_key.get_secret_value()],
+        "signing_secret": [settings.signing_secret.get_secret_value()],
+    }
+    return [name for name, default in _DEFAULTS.items() if default in values[name]]
 
 
 def policy_by_name(name: str, model: Path | None = None) -> RetryPolicy:
@@ -78,6 +107,15 @@ def add_server_commands(sandbox_app: typer.Typer) -> None:
 
         overrides: dict[str, Any] = {"policy": policy} if policy else {}
         settings = SandboxSettings(**overrides)
+        unsafe = default_credentials(settings, host)
+        if unsafe:  # issue 11 item 10: anyone on the network would know these
+            names = ", ".join(f"RECOVERKIT_SANDBOX_{n.upper()}" for n in unsafe)
+            typer.echo(
+                f"error: refusing to listen on {host} with the default sandbox credentials; "
+                f"set {names} (or listen on 127.0.0.1)",
+                err=True,
+            )
+            raise typer.Exit(2)
         clock: Clock = SimulatedClock(datetime.now(UTC), speed=speed) if speed else SystemClock()
         sandbox = Sandbox.create(
             settings,
