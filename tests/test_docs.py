@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import recoverkit_adyen  # noqa: F401  # declares Adyen's currency exponents (docs/money.md)
+import recoverkit_stripe  # noqa: F401  # declares Stripe's currency exponents (docs/money.md)
 import typer
 
 import recoverkit

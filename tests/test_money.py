@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
+
+# The shipped plugins declare their PSPs' exponents; importing them registers the tables.
+import recoverkit_adyen
+import recoverkit_stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
+from recoverkit.provider import Provider
+from recoverkit.schema import money
 from recoverkit.schema.money import (
     PSP_EXPONENT_OVERRIDES,
     UnknownCurrencyError,
     exponent,
+    register_exponents,
     to_major,
     to_minor,
 )
@@ -76,3 +85,63 @@ def test_every_override_is_a_real_currency_with_a_sane_exponent() -> None:
 )
 def test_round_trip_is_exact(minor: int, currency: str, psp: str | None) -> None:
     assert to_minor(to_major(minor, currency, psp), currency, psp) == minor
+
+
+def test_the_plugins_declare_their_psps_exponents() -> None:
+    assert PSP_EXPONENT_OVERRIDES["stripe"] is recoverkit_stripe.StripeProvider.currency_exponents
+    assert PSP_EXPONENT_OVERRIDES["adyen"] == recoverkit_adyen.AdyenProvider.currency_exponents
+    assert dict(PSP_EXPONENT_OVERRIDES["adyen"]) == {"CLP": 2, "CVE": 0, "ISK": 2}
+
+
+@pytest.fixture
+def registry() -> Iterator[None]:
+    """Tables a test registers are gone after it (the registry is process-wide)."""
+    before = dict(money._REGISTERED)
+    yield
+    money._REGISTERED.clear()
+    money._REGISTERED.update(before)
+
+
+@pytest.mark.usefixtures("registry")
+def test_a_provider_class_attribute_registers_its_exponents() -> None:
+    class TinyPay(Provider):
+        name = "tinypay-money-test"
+        currency_exponents: ClassVar[Mapping[str, int]] = {"JPY": 2, "KWD": 2}
+
+    assert exponent("jpy", psp="tinypay-money-test") == 2
+    assert to_major(1234, "KWD", psp="tinypay-money-test") == Decimal("12.34")
+    assert exponent("JPY") == 0  # ISO, and every other PSP, unchanged
+    assert exponent("JPY", psp="stripe") == 0
+    assert TinyPay.currency_exponents == {"JPY": 2, "KWD": 2}
+    with pytest.raises(TypeError):  # frozen once registered
+        TinyPay.currency_exponents["JPY"] = 0  # type: ignore[index]
+
+
+def test_a_subclass_inherits_its_parents_table_without_registering_again() -> None:
+    class Child(recoverkit_stripe.StripeProvider):
+        pass
+
+    assert Child.currency_exponents is PSP_EXPONENT_OVERRIDES["stripe"]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"XYZ": 2}, "ISO 4217"),
+        ({"usd": 2}, "upper-case"),
+        ({"USD": 7}, "0 to 4"),
+        ({"USD": True}, "0 to 4"),
+    ],
+)
+@pytest.mark.usefixtures("registry")
+def test_a_bad_exponent_table_is_refused(table: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        register_exponents("badpay-money-test", table)
+    assert "badpay-money-test" not in PSP_EXPONENT_OVERRIDES
+
+
+@pytest.mark.usefixtures("registry")
+def test_two_tables_for_one_psp_are_refused() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_exponents("stripe", {"ISK": 0})
+    assert register_exponents("stripe", dict(PSP_EXPONENT_OVERRIDES["stripe"]))["ISK"] == 2

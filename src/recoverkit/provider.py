@@ -28,6 +28,7 @@ from recoverkit.schema import (
     RetryStatusResponse,
     dumps,
 )
+from recoverkit.schema.money import register_exponents
 
 __all__ = [
     "BillingContext",
@@ -270,6 +271,9 @@ class Provider:
     settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
     #: What the receiver answers a PSP after a webhook is stored: (status, content type, body).
     webhook_ack: ClassVar[tuple[int, str, bytes]] = (200, "application/json", b'{"received":true}')
+    #: Currencies whose exponent in this PSP's API differs from ISO 4217 (``{"ISK": 2}``);
+    #: registered under ``name`` when the class is defined, used by ``to_major(..., psp=name)``.
+    currency_exponents: ClassVar[Mapping[str, int]] = {}
 
     #: Where ``translate`` gets billing facts the PSP does not hold (Adyen's subscriptions, a
     #: Stripe charge outside an invoice). :meth:`Plugins.create_provider` points it at the
@@ -283,6 +287,11 @@ class Provider:
 
     def __init__(self, settings: ProviderSettings | None = None) -> None:
         self.settings = settings if settings is not None else self.settings_class()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "currency_exponents" in cls.__dict__:  # declared here, not inherited: register it
+            cls.currency_exponents = register_exponents(cls.name, cls.currency_exponents)
 
     @classmethod
     def from_overrides(cls, **overrides: Any) -> Provider:

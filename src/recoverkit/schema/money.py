@@ -3,7 +3,8 @@
 Recover takes amounts as decimal major units (``12.23``); PSPs send integer minor units. This is
 the one place that converts between them. Exponents come from ISO 4217 (the maintained ``iso4217``
 package, which ships the ISO maintenance agency's ``list-one`` table) except where a PSP documents a
-different number of decimals for its API, listed in :data:`PSP_EXPONENT_OVERRIDES` with sources.
+different number of decimals for its API: each plugin declares those (its provider's
+``currency_exponents``, with sources) and :data:`PSP_EXPONENT_OVERRIDES` gathers them.
 """
 
 from __future__ import annotations
@@ -21,39 +22,17 @@ __all__ = [
     "UnknownCurrencyError",
     "exponent",
     "is_currency",
+    "register_exponents",
     "to_major",
     "to_minor",
     "wire_amount",
 ]
 
-#: Stripe's zero-decimal currencies, https://docs.stripe.com/currencies#zero-decimal
-_STRIPE_ZERO_DECIMAL: Final = frozenset(
-    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()  # noqa: SIM905
-)
-#: Stripe's three-decimal currencies, https://docs.stripe.com/currencies#three-decimal
-_STRIPE_THREE_DECIMAL: Final = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
-
-#: Where a PSP's API uses another number of decimals than ISO 4217 for a currency.
-#:
-#: - Stripe: every currency on its zero- and three-decimal lists (above) uses that exponent, which
-#:   differs from ISO for MGA (ISO 2); ISK is sent as a two-decimal amount for backward
-#:   compatibility although ISO says 0 (https://docs.stripe.com/currencies#special-cases).
-#: - Adyen: CLP 2, CVE 0 and ISK 2 ("differs from standard",
-#:   https://docs.adyen.com/development-resources/currency-codes/).
-#: - Braintree sends decimal major-unit strings, so it needs no table.
-PSP_EXPONENT_OVERRIDES: Final[Mapping[str, Mapping[str, int]]] = MappingProxyType(
-    {
-        "stripe": MappingProxyType(
-            {
-                **dict.fromkeys(_STRIPE_ZERO_DECIMAL, 0),
-                **dict.fromkeys(_STRIPE_THREE_DECIMAL, 3),
-                "ISK": 2,
-            }
-        ),
-        "adyen": MappingProxyType({"CLP": 2, "CVE": 0, "ISK": 2}),
-    }
-)
-
+#: Where a PSP's API uses another number of decimals than ISO 4217, by PSP name: filled by the
+#: plugins (a provider's ``currency_exponents`` class attribute, or :func:`register_exponents`),
+#: never edited here. A read-only, live view.
+_REGISTERED: dict[str, Mapping[str, int]] = {}
+PSP_EXPONENT_OVERRIDES: Final[Mapping[str, Mapping[str, int]]] = MappingProxyType(_REGISTERED)
 
 _NO_OVERRIDES: Final[Mapping[str, int]] = MappingProxyType({})
 
@@ -73,6 +52,29 @@ def _iso_exponent(code: str) -> int | None:
 def is_currency(code: str) -> bool:
     """True for an upper-case ISO 4217 code with a defined exponent (not XAU, XXX …)."""
     return code.isupper() and _iso_exponent(code) is not None
+
+
+def register_exponents(psp: str, table: Mapping[str, int]) -> Mapping[str, int]:
+    """Declare ``psp``'s API exponents where they differ from ISO 4217; returns the table frozen.
+
+    A provider class does this for itself through its ``currency_exponents`` class attribute
+    (see ``docs/money.md``); call it directly only for a PSP without a provider class. Every code
+    must be an ISO 4217 currency and every exponent 0 to 4. Declaring another table for a PSP
+    that has one is an error (two plugins disagreeing on money must not pass silently).
+    """
+    frozen: dict[str, int] = {}
+    for code, places in table.items():
+        if not is_currency(code):
+            raise ValueError(f"{psp}: {code!r} is not an upper-case ISO 4217 code with decimals")
+        if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 4:
+            raise ValueError(f"{psp}: the exponent of {code} must be an int from 0 to 4")
+        frozen[code] = places
+    existing = _REGISTERED.get(psp)
+    if existing is not None and dict(existing) != frozen:
+        raise ValueError(f"{psp}: another table of currency exponents is already registered")
+    if existing is None:
+        _REGISTERED[psp] = MappingProxyType(frozen)
+    return _REGISTERED[psp]
 
 
 def exponent(currency: str, psp: str | None = None) -> int:

@@ -27,6 +27,7 @@ from recoverkit.schema import EndOfDunning, RetryResults, RetryStatusResponse
 from recoverkit_adyen import retry as _retry
 from recoverkit_adyen import webhooks
 from recoverkit_adyen.context import default_billing_context, signed_view
+from recoverkit_adyen.currencies import ADYEN_EXPONENTS
 from recoverkit_adyen.reconcile import EndDunningHook, apply_end_of_dunning, default_retry_status
 from recoverkit_adyen.settings import TEST_HMAC_KEY, AdyenSettings
 from recoverkit_adyen.translate import TranslateOptions, translate_event
@@ -65,6 +66,7 @@ class AdyenProvider(Provider):
     """
 
     name: ClassVar[str] = "adyen"
+    currency_exponents = ADYEN_EXPONENTS  # where Adyen differs from ISO 4217
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
             Capability.WEBHOOKS,

@@ -27,6 +27,7 @@ from recoverkit.schema import EndOfDunning, RetryResults, RetryStatusResponse
 from recoverkit_stripe import backfill as _backfill
 from recoverkit_stripe import reconcile as _reconcile
 from recoverkit_stripe import retry as _retry
+from recoverkit_stripe.currencies import STRIPE_EXPONENTS
 from recoverkit_stripe.doctor import doctor_checks
 from recoverkit_stripe.facts import LruCache, StripeFacts
 from recoverkit_stripe.settings import StripeSettings
@@ -48,6 +49,7 @@ class StripeProvider(Provider):
     """Stripe: snapshot webhooks in, ``Invoice.pay`` / PaymentIntent confirm out."""
 
     name: ClassVar[str] = "stripe"
+    currency_exponents = STRIPE_EXPONENTS  # where Stripe differs from ISO 4217
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     settings_class: ClassVar[type[StripeSettings]] = StripeSettings
 
