@@ -10,7 +10,8 @@ hard declines until the card changes (no history of those can exist: the guard s
 
 Training data is any history of retries, successes and failures (:class:`TrainingExample`); the
 simulator produces it with :class:`ExplorationPolicy` (random candidate times), the sandbox will
-from its store. Models are saved with :mod:`pickle`: load only files you wrote yourself.
+from its store. Models are saved with :mod:`pickle`: load only files you wrote yourself — ``load``
+refuses a file whose HMAC tag (keyed by a local secret, :mod:`recoverkit.modelkey`) does not match.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
+from recoverkit import modelkey
 from recoverkit.declines import DeclineCategory, MacAction, ResponseType, mastercard_advice
 from recoverkit.sandbox.policies.base import (
     PolicyContext,
@@ -235,14 +237,17 @@ class SuccessModel:
         )
 
     def save(self, path: Path) -> None:
-        """Write the model to ``path`` (pickle, with a format tag and the sklearn version)."""
+        """Write the model to ``path`` (pickle, with a format tag and the sklearn version),
+        behind an HMAC tag keyed by this machine's model key (:mod:`recoverkit.modelkey`)."""
         payload = {"format": MODEL_FORMAT, "sklearn": sklearn.__version__, "model": self}
-        path.write_bytes(pickle.dumps(payload))
+        path.write_bytes(modelkey.sign(pickle.dumps(payload)))
 
     @classmethod
     def load(cls, path: Path) -> SuccessModel:
-        """Read a model written by :meth:`save`. Pickle runs code: load only your own files."""
-        payload = pickle.loads(path.read_bytes())  # noqa: S301 - our own model files only
+        """Read a model written by :meth:`save`. Pickle runs code, so the HMAC tag is checked
+        first: a file not written with this machine's model key is refused unread."""
+        data = modelkey.verify(path.read_bytes(), str(path))
+        payload = pickle.loads(data)  # noqa: S301 - integrity-checked above
         if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
             raise ValueError(f"{path} is not a recoverkit success model ({MODEL_FORMAT})")
         model = payload["model"]
