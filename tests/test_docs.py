@@ -313,3 +313,31 @@ def test_writing_a_plugin_example_passes_the_conformance_kit(tmp_path: Path) -> 
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed is not None, result.stdout[-500:]
     assert int(passed.group(1)) >= 10, "the kit ran fewer tests than it should"
+
+
+# -- the docs site (mkdocs.yml) ------------------------------------------------------------------
+
+
+def _nav_pages(entries: object) -> Iterator[str]:
+    if isinstance(entries, str):
+        yield entries
+    elif isinstance(entries, list):
+        for entry in entries:
+            yield from _nav_pages(entry)
+    elif isinstance(entries, dict):
+        for value in entries.values():
+            yield from _nav_pages(value)
+
+
+def test_mkdocs_nav_lists_existing_pages_and_the_api_reference() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with mkdocs (the dev extra)")
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert config["docs_dir"] == "docs"
+    assert config["theme"]["name"] == "material"
+    pages = list(_nav_pages(config["nav"]))
+    missing = [page for page in pages if not (DOCS / page).is_file()]
+    assert not missing, f"mkdocs.yml nav names pages that do not exist: {missing}"
+    assert "index.md" in pages
+    assert "reference.md" in pages
+    reference = (DOCS / "reference.md").read_text(encoding="utf-8")
+    assert "::: recoverkit.facts" in reference
