@@ -7,6 +7,7 @@ the same object. The lead wires :func:`add_simulation_commands` into ``recoverki
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recoverkit.rules import NetworkRules
-from recoverkit.sandbox.policies import POLICY_NAMES, build_policy
+from recoverkit.sandbox.policies import POLICY_NAMES, RetryPolicy, build_policy
 
 # numpy, scikit-learn and matplotlib (the ``sandbox`` extra) load when a command runs, not when
 # the ``recoverkit`` CLI starts.
@@ -34,7 +35,7 @@ sandbox_app = typer.Typer(
     add_completion=False,
 )
 # Tables are wide: keep them readable when the output is a pipe or a file (rich's default is 80).
-_out = Console() if Console().is_terminal else Console(width=160)
+_out = Console() if Console().is_terminal else Console(width=220)
 _err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
@@ -90,9 +91,23 @@ def simulate(
     visa_reattempts: Annotated[
         int, typer.Option(help="Visa reattempts per 30 days (15 default, Visa allows 20).")
     ] = 15,
+    families: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Judge on N held-out world families (0 … N-1) instead of the default world: "
+            "each policy's lift over fixed per family, the mean and the worst.",
+        ),
+    ] = 0,
+    train_families: Annotated[
+        int,
+        typer.Option(min=1, help="Training families the learned model is fitted on (--families)."),
+    ] = 4,
+    holdout: Annotated[
+        float, typer.Option(help="Holdout share credited to fixed for the uplift CI (--families).")
+    ] = 0.1,
 ) -> None:
     """Compare retry policies on a seeded synthetic world of failed renewals."""
-    from recoverkit.sandbox.policies.learned import SuccessModel
     from recoverkit.sandbox.simulator.report import pool, results_table, write_chart
     from recoverkit.sandbox.simulator.run import simulate as run_simulation
     from recoverkit.sandbox.simulator.training import train_on_simulation
@@ -103,14 +118,19 @@ def simulate(
     if unknown:
         raise _fail(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICY_NAMES)}")
     rules = _visa_rules(visa_reattempts)
+    if families:
+        if not 0 < holdout < 1:
+            raise _fail("--holdout must be between 0 and 1")
+        _simulate_families(
+            names, families, invoices, range(seed, seed + seeds), model, train_families,
+            train_invoices, rules, holdout,
+        )  # fmt: skip
+        return
     config = WorldConfig(invoices=invoices, seed=seed)
     learned_model: SuccessModel | None = None
     if "learned" in names:
         if model is not None:
-            try:
-                learned_model = SuccessModel.load(model)
-            except (OSError, ValueError) as exc:
-                raise _fail(f"cannot load model {model}: {exc}") from None
+            learned_model = _load_model(model)
         else:
             train_config = replace(
                 config, invoices=train_invoices, seed=TRAINING_SEED_OFFSET + seed
@@ -121,7 +141,7 @@ def simulate(
             )
             learned_model, metrics = train_on_simulation(train_config, rules=rules)
             _out.print(metrics_table(metrics, "learned model, held-out metrics"))
-    policies = [build_policy(n, model=learned_model) for n in names]
+    policies = [build_policy(n, model=learned_model, rules=rules) for n in names]
     started = time.perf_counter()
     with _out.status("simulating ...") as status:
         results = run_simulation(
@@ -139,6 +159,72 @@ def simulate(
     write_chart(pooled, chart)
     _out.print(f"chart: {chart}")
     if any(p.violations for p in pooled):
+        _err.print("[bold red]network-rule violations found[/]")
+        raise typer.Exit(1)
+
+
+def _load_model(model: Path) -> SuccessModel:
+    from recoverkit.sandbox.policies.learned import SuccessModel
+
+    try:
+        return SuccessModel.load(model)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot load model {model}: {exc}") from None
+
+
+def _simulate_families(
+    names: list[str],
+    families: int,
+    invoices: int,
+    seeds: range,
+    model: Path | None,
+    train_families: int,
+    train_invoices: int,
+    rules: NetworkRules,
+    holdout: float,
+) -> None:
+    """``simulate --families N``: lift per held-out family, the mean and the worst."""
+    from recoverkit.sandbox.simulator.families import run_families
+    from recoverkit.sandbox.simulator.report import family_table
+
+    if "fixed" not in names:
+        names = ["fixed", *names]
+    learned_model: SuccessModel | None = None
+    if "learned" in names:
+        if model is not None:
+            learned_model = _load_model(model)
+        else:
+            from recoverkit.sandbox.simulator.training import train_on_families
+
+            _out.print(
+                f"training the learned model on {train_families} training families "
+                f"({train_invoices:,} invoices in all) ..."
+            )
+            learned_model, metrics = train_on_families(
+                train_families, invoices=train_invoices, rules=rules
+            )
+            _out.print(metrics_table(metrics, "learned model, held-out metrics"))
+
+    def factory(name: str) -> Callable[[], RetryPolicy]:
+        return lambda: build_policy(name, model=learned_model, rules=rules)
+
+    factories = {n: factory(n) for n in names}
+    started = time.perf_counter()
+    with _out.status("simulating ...") as status:
+        results = run_families(
+            factories,
+            range(families),
+            invoices=invoices,
+            seeds=seeds,
+            rules=rules,
+            holdout_share=holdout,
+            progress=lambda f, s, n: status.update(f"family {f}, seed {s}, policy {n} ..."),
+        )
+    elapsed = time.perf_counter() - started
+    _out.print(family_table(results, names, holdout))
+    total = invoices * len(seeds) * len(names) * families
+    _out.print(f"{total:,} invoice runs in {elapsed:.1f} s ({total / elapsed:,.0f} invoices/s)")
+    if any(r.summaries[n].violations for r in results for n in names):
         _err.print("[bold red]network-rule violations found[/]")
         raise typer.Exit(1)
 

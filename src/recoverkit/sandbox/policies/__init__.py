@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from recoverkit.rules import NetworkRules
 from recoverkit.sandbox.policies.base import (
+    DEFAULT_RULES,
     GuardedDecision,
     InvoiceAttempt,
     PaymentMethodUpdate,
@@ -27,21 +29,28 @@ from recoverkit.sandbox.policies.fixed import FixedSchedule
 if TYPE_CHECKING:
     from recoverkit.sandbox.policies.learned import LearnedPolicy, SuccessModel
 
-POLICY_NAMES = ("fixed", "rules", "learned")
+POLICY_NAMES = ("fixed", "rules", "learned", "adaptive")
 
 
-def build_policy(name: str, *, model: SuccessModel | None = None) -> RetryPolicy:
-    """A built-in policy by name; ``learned`` needs a fitted ``model``."""
+def build_policy(
+    name: str, *, model: SuccessModel | None = None, rules: NetworkRules = DEFAULT_RULES
+) -> RetryPolicy:
+    """A built-in policy by name; ``learned`` needs a fitted ``model``. ``rules`` are the
+    network rules the policy fits its slots to (use the guard's)."""
     if name == "fixed":
-        return FixedSchedule()
+        return FixedSchedule(rules=rules)
     if name == "rules":
-        return DeclineAwarePolicy()
+        return DeclineAwarePolicy(rules=rules)
     if name == "learned":
         if model is None:
             raise ValueError("the learned policy needs a fitted SuccessModel")
         from recoverkit.sandbox.policies.learned import LearnedPolicy
 
         return LearnedPolicy(model)
+    if name == "adaptive":
+        from recoverkit.sandbox.policies.adaptive import AdaptivePolicy
+
+        return AdaptivePolicy(rules=rules)
     raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
 
 

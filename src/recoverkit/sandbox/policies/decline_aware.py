@@ -25,7 +25,7 @@ from recoverkit.declines import DeclineCategory, MacAction, mastercard_advice
 from recoverkit.rules import NetworkRules
 from recoverkit.sandbox.policies.base import DEFAULT_RULES, PolicyContext, Proposal, Retry, Stop
 from recoverkit.sandbox.policies.calendar import last_business_day
-from recoverkit.sandbox.policies.slots import daily_slot, daily_slots, fit_to_window
+from recoverkit.sandbox.policies.slots import daily_slot, fit_to_window
 
 _TECHNICAL_DELAYS = (timedelta(hours=2), timedelta(hours=20), timedelta(days=3))
 _GENERIC_GAPS_DAYS = (1, 2, 2, 3)
@@ -118,10 +118,14 @@ class DeclineAwarePolicy:
     def _payday(self, context: PolicyContext, after: datetime) -> datetime:
         """The first morning slot after ``after`` on a common payday (1st, 15th, last business
         day of the month) in the customer's calendar (UTC dates when the time zone is unknown)."""
-        for slot in daily_slots(context, after, after + timedelta(days=62), self.morning_hour):
+        slot = daily_slot(context, after, self.morning_hour)
+        for _ in range(62):
             day = context.local(slot).date()
-            if day.day in {1, 15} or day == last_business_day(day.year, day.month):
+            if day.day in {1, 15} or (
+                day.day >= 26 and day == last_business_day(day.year, day.month)
+            ):
                 return slot
+            slot = daily_slot(context, slot, self.morning_hour)
         raise AssertionError("a payday falls within any 62 days")  # pragma: no cover
 
     @staticmethod

@@ -10,8 +10,8 @@ saving time is applied.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,13 @@ def country_zones(country: str) -> tuple[ZoneInfo, ...]:
 
 def country_utc_offset(country: str, when: datetime) -> timedelta | None:
     """The UTC offset of ``country`` at ``when`` (timezone-aware) when all its zones agree."""
+    # Offsets change on whole hours (UTC) in every zone the countries we meet use; cache by hour.
+    hour = when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return _offset_at_hour(country.strip().upper(), hour)
+
+
+@lru_cache(maxsize=65_536)
+def _offset_at_hour(country: str, when: datetime) -> timedelta | None:
     zones = country_zones(country)
     if not zones:
         return None

@@ -51,7 +51,8 @@ class InvoiceLog:
     network: str
     funding: str
     issuer_country: str
-    utc_offset: timedelta
+    #: ``None`` when the policies are not told the customer's time zone.
+    utc_offset: timedelta | None
     dunning_window: timedelta
     attempts: list[InvoiceAttempt]
     updates: list[PaymentMethodUpdate] = field(default_factory=list)
@@ -86,7 +87,8 @@ class InvoiceLog:
 
     def context(self, now: datetime, *, attempts: int | None = None) -> PolicyContext:
         """The policy context after the first ``attempts`` attempts (all by default) at ``now``."""
-        shown = self.attempts if attempts is None else self.attempts[:attempts]
+        # A copy: the log grows after the decision, the context must not.
+        shown = tuple(self.attempts if attempts is None else self.attempts[:attempts])
         updates = [u for u in self.updates if u.at <= now]
         current = updates[-1].payment_method_id if updates else shown[0].payment_method_id
         return PolicyContext(
@@ -129,7 +131,11 @@ def new_logs(world: World) -> list[InvoiceLog]:
                 network=NETWORKS[world.network[i]],
                 funding=FUNDINGS[world.funding[i]],
                 issuer_country=COUNTRIES[world.country[i]],
-                utc_offset=timedelta(hours=float(world.utc_offset_hours[i])),
+                utc_offset=(
+                    timedelta(hours=float(world.utc_offset_hours[i]))
+                    if world.time_zone_known[i]
+                    else None
+                ),
                 dunning_window=window,
                 attempts=[
                     InvoiceAttempt(
@@ -160,9 +166,10 @@ def run_policy(
 
     The run advances in simulated time, ``epoch_hours`` at a time: every decision due in the
     epoch is asked in one batch (``next_attempts``), every attempt due in it is answered by the
-    issuer, repeatedly until nothing more falls in the epoch. A policy with an ``observe(outcomes)``
-    method (a learning policy, e.g. ``adaptive``) then receives the epoch's retry outcomes as
-    :class:`~recoverkit.sandbox.policies.base.TrainingExample` (the context it decided with, the
+    issuer, repeatedly until nothing more falls in the epoch. A policy that does not learn runs
+    as one epoch (every invoice only depends on its own history, so the result is the same).
+    A policy with an ``observe(outcomes)`` method (a learning policy, e.g. ``adaptive``) then
+    receives the epoch's retry outcomes as ``TrainingExample`` (the context it decided with, the
     attempt time, approved or not): its decisions only ever use outcomes from earlier epochs.
     """
     if epoch_hours <= 0:
@@ -173,6 +180,10 @@ def run_policy(
     attempt_at = np.full(world.size, inf)
     observe = getattr(policy, "observe", None)
     learning = callable(observe)
+    if not learning:
+        # Nothing to learn: one epoch for the whole run, i.e. rounds of large batches (the
+        # outcome is the same, every invoice depends only on its own history).
+        epoch_hours = np.inf
     decided: dict[int, PolicyContext] = {}
     adjustments = 0
     t = float(decide_at.min()) if world.size else 0.0

@@ -41,3 +41,25 @@ def train_on_simulation(
 ) -> tuple[SuccessModel, ModelMetrics]:
     """Fit a :class:`SuccessModel` on a simulated history; held-out metrics."""
     return train_success_model(simulated_history(config, rules), holdout=holdout, seed=config.seed)
+
+
+def train_on_families(
+    families: int,
+    *,
+    invoices: int = 20_000,
+    holdout: float = 0.25,
+    rules: NetworkRules = DEFAULT_RULES,
+    seed: int = 0,
+) -> tuple[SuccessModel, ModelMetrics]:
+    """Fit a :class:`SuccessModel` on exploration histories of the first ``families`` training
+    families (``invoices`` in all, split evenly) — never on a held-out family."""
+    from recoverkit.sandbox.simulator.families import family_config, training_families
+
+    if families < 1:
+        raise ValueError("train on at least one family")
+    per_family = max(100, invoices // families)
+    examples: list[TrainingExample] = []
+    for family in training_families(families):
+        config = family_config(family, invoices=per_family, seed=seed)
+        examples += simulated_history(config, rules)
+    return train_success_model(examples, holdout=holdout, seed=seed)

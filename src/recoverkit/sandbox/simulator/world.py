@@ -34,9 +34,17 @@ FUNDINGS = ("credit", "debit", "prepaid")
 # ASSUMPTION: Visa/Mastercard funding mix; Amex and Discover are credit only.
 FUNDING_SHARES = (0.45, 0.50, 0.05)
 # ASSUMPTION: a US-heavy merchant; utc offsets are each country's main population zone.
-COUNTRIES = ("US", "CA", "GB", "DE", "FR", "BR")
-COUNTRY_SHARES = (0.60, 0.08, 0.12, 0.10, 0.05, 0.05)
-COUNTRY_UTC_OFFSET_HOURS = (-6.0, -5.0, 0.0, 1.0, 1.0, -3.0)
+# Families add AU, JP and IN (shares 0 in the default world, so its random draws are unchanged).
+COUNTRIES = ("US", "CA", "GB", "DE", "FR", "BR", "AU", "JP", "IN")
+COUNTRY_SHARES = (0.60, 0.08, 0.12, 0.10, 0.05, 0.05, 0.0, 0.0, 0.0)
+COUNTRY_UTC_OFFSET_HOURS = (-6.0, -5.0, 0.0, 1.0, 1.0, -3.0, 10.0, 9.0, 5.5)
+#: With ``zone_spread``: US customers across Eastern/Central/Mountain/Pacific (ASSUMPTION: roughly
+#: population shares), Canadians Eastern/Central/Pacific, Australians east/west.
+_ZONE_SPREAD = {
+    "US": ((-5.0, -6.0, -7.0, -8.0), (0.47, 0.29, 0.07, 0.17)),
+    "CA": ((-5.0, -6.0, -8.0), (0.62, 0.20, 0.18)),
+    "AU": ((10.0, 8.0), (0.85, 0.15)),
+}
 
 
 class Behaviour(IntEnum):
@@ -122,6 +130,27 @@ class WorldConfig:
     customer_update_hard: float = 0.25
     customer_update_soft: float = 0.06
     cancel_chance: float = 0.10
+    # --- family knobs (the defaults reproduce the default world draw for draw) ---
+    country_shares: tuple[float, ...] = COUNTRY_SHARES
+    pay_schedule_shares: tuple[float, float, float, float] = PAY_SCHEDULE_SHARES
+    #: Shares of ``DECLINE_TYPES`` (normalised).
+    decline_shares: tuple[float, ...] = tuple(d.share for d in DECLINE_TYPES)
+    #: Multiplies every Mastercard MAC frequency (0 = no MACs).
+    mac_rate: float = 1.0
+    #: Share of invoices whose time zone the policies are not told (the issuer still has one).
+    unknown_time_zone: float = 0.0
+    #: Spread multi-zone countries over their zones (else one offset per country).
+    zone_spread: bool = False
+    #: How generic soft declines ("do not honor") recover, as shares of three shapes: a block
+    #: that clears at a hidden time, a steady chance per retry, a chance decaying with time.
+    generic_shape_shares: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    generic_steady_p: float = 0.2
+    generic_decay_p0: float = 0.6
+    generic_decay_hours: float = 72.0
+    #: Share of limit-exceeded declines that are daily limits (reset at local midnight).
+    limit_daily: float = 0.5
+    #: Issuers approve this much less between 18:00 and 24:00 local (1 = no effect).
+    evening_factor: float = 1.0
 
 
 @cache
@@ -152,19 +181,21 @@ class World:
         self.network = rng.choice(len(NETWORKS), n, p=NETWORK_SHARES).astype(np.int64)
         funding = rng.choice(len(FUNDINGS), n, p=FUNDING_SHARES).astype(np.int64)
         self.funding = np.where(self.network >= 2, 0, funding)
-        self.country = rng.choice(len(COUNTRIES), n, p=COUNTRY_SHARES).astype(np.int64)
+        countries = np.asarray(c.country_shares, dtype=np.float64)
+        self.country = rng.choice(len(COUNTRIES), n, p=countries / countries.sum()).astype(np.int64)
         self.utc_offset_hours = np.asarray(COUNTRY_UTC_OFFSET_HOURS)[self.country]
         # ASSUMPTION: prices are log-normal around a typical consumer subscription (median ~$20).
         cents = np.exp(rng.normal(np.log(2000), 0.7, n))
         self.amount_cents = np.clip(np.round(cents / 100) * 100 - 1, 199, 49_999).astype(np.int64)
         self.first_failure = rng.uniform(0, c.failure_spread_days * 24.0, n)
-        shares = np.array([d.share for d in DECLINE_TYPES])
+        shares = np.asarray(c.decline_shares, dtype=np.float64)
         self.decline_type = rng.choice(len(DECLINE_TYPES), n, p=shares / shares.sum())
         self.behaviour = np.array([d.behaviour for d in DECLINE_TYPES], np.int64)[self.decline_type]
         self.mac = self._draw_macs(rng)
         self._draw_hidden_state(rng)
         #: Uniform draws deciding attempt k of invoice i (common random numbers across policies).
         self.uniforms = rng.random((n, self.MAX_ATTEMPTS))
+        self._draw_family_extras(rng)
 
     # --- population ------------------------------------------------------------------------
 
@@ -176,7 +207,7 @@ class World:
         for i in np.flatnonzero(self.network == 1):
             cumulative = 0.0
             for mac, share in table.get(iso[i], ()):
-                cumulative += share
+                cumulative += share * self.config.mac_rate
                 if draws[i] < cumulative:
                     macs[i] = mac
                     break
@@ -198,7 +229,7 @@ class World:
         # Half are daily limits (reset at the next local midnight), half reset within ~3 weeks.
         midnight = (np.floor((fail + self.utc_offset_hours) / 24) + 1) * 24 - self.utc_offset_hours
         later = fail + rng.uniform(48, 500, n)
-        clear[limit] = np.where(rng.random(n) < 0.5, midnight, later)[limit]
+        clear[limit] = np.where(rng.random(n) < c.limit_daily, midnight, later)[limit]
         self._clear = clear
         self._draw_funds(rng)
         # Card updates: the account updater refreshes some expired cards; customers update others.
@@ -221,7 +252,8 @@ class World:
         """Funds windows for insufficient-funds invoices: [payday arrival, + time until spent)."""
         c, n = self.config, self.size
         days_ahead = c.dunning_window_days + 2
-        schedule = rng.choice(len(PAY_SCHEDULES), n, p=PAY_SCHEDULE_SHARES)
+        pay = np.asarray(c.pay_schedule_shares, dtype=np.float64)
+        schedule = rng.choice(len(PAY_SCHEDULES), n, p=pay / pay.sum())
         local_fail = self.first_failure + self.utc_offset_hours
         day0 = np.floor(local_fail / 24).astype(np.int64)
         days = day0[:, None] + np.arange(days_ahead)[None, :]
@@ -262,6 +294,27 @@ class World:
         spend = 6.0 + rng.exponential(c.funds_mean_hours, starts.shape)
         self._funds_start = starts
         self._funds_end = starts + spend
+
+    def _draw_family_extras(self, rng: np.random.Generator) -> None:
+        """Family knobs drawn after everything else (the default world is unchanged by them)."""
+        c, n = self.config, self.size
+        #: True where the policies are told the customer's UTC offset.
+        self.time_zone_known = np.ones(n, dtype=bool)
+        if c.unknown_time_zone > 0:
+            self.time_zone_known = rng.random(n) >= c.unknown_time_zone
+        if c.zone_spread:
+            for code, (offsets, shares) in _ZONE_SPREAD.items():
+                members = np.flatnonzero(self.country == COUNTRIES.index(code))
+                picked = rng.choice(len(offsets), len(members), p=np.asarray(shares))
+                # Only the issuer's clock moves: the hidden funds windows and daily limits keep
+                # the country offset they were drawn with (at most 3 h apart).
+                self.utc_offset_hours = self.utc_offset_hours.copy()
+                self.utc_offset_hours[members] = np.asarray(offsets)[picked]
+        #: 0 = clears at a hidden time, 1 = steady chance, 2 = decaying chance (generic declines).
+        self.generic_shape = np.zeros(n, dtype=np.int64)
+        if c.generic_shape_shares != (1.0, 0.0, 0.0):
+            shape = np.asarray(c.generic_shape_shares, dtype=np.float64)
+            self.generic_shape = rng.choice(3, n, p=shape / shape.sum()).astype(np.int64)
 
     # --- time helpers ------------------------------------------------------------------------
 
@@ -315,6 +368,13 @@ class World:
             ],
             default=0.0,
         )
+        generic = behaviour == Behaviour.CLEARS
+        shape = self.generic_shape[idx]
+        since = np.maximum(at - self.first_failure[idx], 0.0)
+        p = np.where(generic & (shape == 1), c.generic_steady_p, p)
+        decay = c.generic_decay_p0 * np.exp(-since / c.generic_decay_hours)
+        p = np.where(generic & (shape == 2), decay, p)
         p = np.where(new_card, c.approve_new_card, p)
         local_hour = np.mod(at + self.utc_offset_hours[idx], 24.0)
-        return np.where(local_hour < 6.0, p * c.night_factor, p)
+        p = np.where(local_hour < 6.0, p * c.night_factor, p)
+        return np.where(local_hour >= 18.0, p * c.evening_factor, p)
