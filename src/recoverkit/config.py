@@ -166,24 +166,9 @@ class Settings(BaseSettings):
     butter_webhook_retention: float = Field(default=30 * 24 * 3600.0, ge=0)
     #: Seconds between the worker's retention purges (0: never purge automatically).
     retention_interval: float = Field(default=3600.0, ge=0)
-
-    # -- data protection (docs/security.md) ---------------------------------------------------
-    #: A Recover webhook whose expiry header is further ahead than this (seconds) is refused.
-    butter_max_expiry_ahead: float = Field(default=24 * 3600.0, gt=0)
-    #: A request body still arriving after this many seconds is cut (HTTP 408).
-    body_read_timeout: float = Field(default=30.0, gt=0)
-    #: Seconds an inbox event's raw payload is kept after receipt once translated; then only
-    #: ids, digest, state and times remain.
-    inbox_payload_retention: float = Field(default=7 * 24 * 3600.0, ge=0)
-    #: Seconds sent or dead outbox rows are kept before deletion.
-    outbox_retention: float = Field(default=30 * 24 * 3600.0, ge=0)
-    #: Seconds a ledger row is kept after its last update (must outlive dunning).
-    ledger_retention: float = Field(default=400 * 24 * 3600.0, ge=0)
-    #: Seconds Retry Results / End of Dunning dedupe rows are kept (longer than
-    #: ``butter_max_expiry_ahead``: an older replay is refused as expired anyway).
-    butter_webhook_retention: float = Field(default=30 * 24 * 3600.0, ge=0)
-    #: Seconds between the worker's retention purges (0: never purge automatically).
-    retention_interval: float = Field(default=3600.0, ge=0)
+    #: Fernet keys, newest first: stored PSP payloads are encrypted with the first, any one
+    #: decrypts (rotation: add a key in front, ``recoverkit rotate-keys``, drop the old one).
+    payload_encryption_keys: list[SecretStr] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _secret_files(self) -> Settings:
