@@ -18,7 +18,7 @@ from recoverkit.plugins import Plugins
 from recoverkit.service.app import create_app
 from recoverkit.service.runtime import ProviderRegistry, build_client
 from recoverkit.service.worker import Worker
-from recoverkit.store import is_current, make_engine
+from recoverkit.store import crypto, is_current, make_engine
 
 __all__ = ["engine_for", "load_plugins", "run_server", "run_worker"]
 
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def engine_for(settings: Settings) -> Engine:
-    """The engine ``database_url`` names, with the configured SQLite durability."""
+    """The engine ``database_url`` names, with the configured SQLite durability (and the
+    payload encryption keys, when set: docs/security.md)."""
+    crypto.configure([k.get_secret_value() for k in settings.payload_encryption_keys])
     return make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
 
 
