@@ -1,6 +1,6 @@
 """The service's CLI commands: ``serve``, ``worker``, ``db upgrade``, ``outbox list|retry|purge``,
-``doctor``, ``replay``, ``backfill``, ``purge`` and ``forget``. ``recoverkit.cli`` adds them with
-:func:`add_service_commands`.
+``doctor``, ``replay``, ``backfill``, ``purge``, ``forget`` and ``rotate-keys``.
+``recoverkit.cli`` adds them with :func:`add_service_commands`.
 
 Exit codes follow ``recoverkit.cli``: 0 success, 1 something failed, 2 bad input or settings.
 Errors are one line on stderr.
@@ -28,7 +28,7 @@ from recoverkit.service import retention
 from recoverkit.service.doctor import run_checks
 from recoverkit.service.runtime import ProviderRegistry, utcnow
 from recoverkit.service.server import engine_for, load_plugins, run_server, run_worker
-from recoverkit.store import current_revision, head_revision, repo, upgrade
+from recoverkit.store import crypto, current_revision, head_revision, repo, upgrade
 
 __all__ = ["add_service_commands"]
 
@@ -182,6 +182,25 @@ def forget(
     _print_counts(counts, dry_run)
 
 
+def rotate_keys(
+    config: ConfigOpt = None,
+    new_key: Annotated[
+        bool, typer.Option("--new-key", help="Print a new random key and exit")
+    ] = False,
+) -> None:
+    """Re-encrypt stored payloads with the first of payload_encryption_keys."""
+    if new_key:
+        stdout.print(crypto.generate_key())
+        return
+    settings = _settings(config)
+    if not settings.payload_encryption_keys:
+        _fail("payload_encryption_keys is empty: set RECOVERKIT_PAYLOAD_ENCRYPTION_KEYS first")
+    with _errors():
+        engine = engine_for(settings)
+        n = retention.rotate_keys(engine)
+    stdout.print(f"{n} payload(s) re-encrypted with the first key")
+
+
 def doctor(config: ConfigOpt = None, plugin: PluginOpt = None) -> None:
     """Check the settings, the database, the merchant endpoints and every provider."""
     settings = _settings(config)
@@ -303,6 +322,7 @@ def add_service_commands(app: typer.Typer) -> None:
     app.command("backfill")(backfill)
     app.command("purge")(purge)
     app.command("forget")(forget)
+    app.command("rotate-keys")(rotate_keys)
     db = typer.Typer(help="Database migrations.", no_args_is_help=True)
     db.command("upgrade")(db_upgrade)
     app.add_typer(db, name="db")

@@ -22,6 +22,7 @@ Every function returns counts by action; ``dry_run`` counts without changing any
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -32,9 +33,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from recoverkit.config import Settings
+from recoverkit.store import crypto
 from recoverkit.store.tables import butter_webhooks, inbox, ledger, outbox
 
-__all__ = ["RetentionSchedule", "forget", "purge"]
+__all__ = ["RetentionSchedule", "forget", "purge", "rotate_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,47 @@ def _like_json_string(column: Any, value: str) -> Any:
     return column.like(f'%"{escaped}"%', escape="\\")
 
 
+def _inbox_mentions(conn: Connection, values: Sequence[str], provider: str | None) -> Any:
+    """Inbox rows whose payload holds one of ``values`` as a JSON string.
+
+    Plain payloads are matched in SQL; encrypted ones (``payload_encryption_keys``) can only be
+    read here, so they are decrypted and searched row by row.
+    """
+    if not crypto.enabled():
+        return or_(*[_like_json_string(inbox.c.data, v) for v in values])
+    needles = [json.dumps(v) for v in values]
+    stmt = select(inbox.c.id, inbox.c.data).where(inbox.c.payload_purged_at.is_(None))
+    if provider is not None:
+        stmt = stmt.where(inbox.c.provider == provider)
+    ids = [
+        row.id for row in conn.execute(stmt) if any(n in crypto.decrypt(row.data) for n in needles)
+    ]
+    return inbox.c.id.in_(ids)
+
+
+def rotate_keys(engine: Engine, *, batch: int = 500) -> int:
+    """Re-encrypt every stored payload with the first of ``payload_encryption_keys`` (plain
+    payloads are encrypted); the number of rows rewritten."""
+    done = 0
+    last = 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(
+                select(inbox.c.id, inbox.c.data)
+                .where(inbox.c.id > last, inbox.c.payload_purged_at.is_(None))
+                .order_by(inbox.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return done
+            for row in rows:
+                rotated = crypto.rotate(row.data)
+                if rotated is not None and rotated != row.data:
+                    conn.execute(update(inbox).where(inbox.c.id == row.id).values(data=rotated))
+                    done += 1
+            last = rows[-1].id
+
+
 def forget(
     engine: Engine,
     customer: str,
@@ -122,9 +165,10 @@ def forget(
         )
         counts["ledger rows anonymised"] = _apply(conn, anonymise, ledger, who, dry_run)
 
-        mentions = [_like_json_string(inbox.c.data, customer)]
-        mentions += [_like_json_string(inbox.c.data, invoice) for invoice in invoices]
-        where = and_(or_(*mentions), inbox.c.payload_purged_at.is_(None))
+        where = and_(
+            _inbox_mentions(conn, [customer, *invoices], provider),
+            inbox.c.payload_purged_at.is_(None),
+        )
         if provider is not None:
             where = and_(where, inbox.c.provider == provider)
         # A pending row has not been translated yet: dropping it would lose the failure. It is

@@ -32,6 +32,7 @@ from sqlalchemy import (
 
 from recoverkit import redact
 from recoverkit.provider import ProviderEvent
+from recoverkit.store import crypto
 from recoverkit.store.dialect import upsert_insert as _insert
 from recoverkit.store.records import (
     LedgerEntry,
@@ -90,7 +91,7 @@ def _event_row(event: ProviderEvent, now: datetime) -> dict[str, Any]:
         "object_id": event.object_id,
         "occurred_at": event.occurred_at,
         "received_at": now,
-        "data": data,
+        "data": crypto.encrypt(data),  # unchanged unless payload_encryption_keys are set
         "digest": hashlib.sha256(data.encode("utf-8")).hexdigest(),
         "state": "pending",
         "attempts": 0,
@@ -140,7 +141,7 @@ def event_from_row(row: Row[Any]) -> ProviderEvent:
         dedupe_key=row.dedupe_key,
         type=row.event_type,
         occurred_at=row.occurred_at,
-        data=json.loads(row.data),
+        data=json.loads(crypto.decrypt(row.data)),
         object_id=row.object_id,
     )
 
