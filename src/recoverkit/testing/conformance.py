@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from recoverkit import redact
 from recoverkit.declines import Advice, DeclineCategory, NormalizedDecline, ResponseType, normalize
 from recoverkit.errors import SignatureError, WebhookError
 from recoverkit.provider import Capability, Provider, ProviderEvent, WebhookRequest
@@ -216,6 +217,24 @@ class ProviderConformance:
                 if translation.ignored is not None:
                     assert translation.ignored.strip(), f"{sample.name}: give a reason to ignore"
         assert produced, "no sample produced a Recover message"
+
+    def test_golden_outputs_survive_the_card_data_scrubber(
+        self, provider: Provider, samples: list[Sample]
+    ) -> None:
+        """The store writes (and Recover receives) each message after :mod:`recoverkit.redact`:
+        scrubbed, it must still be a valid wire message with the same invoice id, and
+        scrubbing again changes nothing (docs/security.md)."""
+        context = {"extra_psp_names": self.extra_psp_names}
+        for sample in samples:
+            for event in self._events(provider, sample.request):
+                for message in provider.translate(event).messages:
+                    text = message.to_json()
+                    scrubbed = redact.scrub_json(text, event=sample.name)
+                    assert redact.scrub_json(scrubbed) == scrubbed, sample.name
+                    wire, original = json.loads(scrubbed), json.loads(text)
+                    parse(type(message.body), wire["body"], context=context)
+                    invoice = original["body"].get("invoice", {}).get("id")
+                    assert wire["body"].get("invoice", {}).get("id") == invoice, sample.name
 
     def test_samples_translate_to_expected_output(
         self, provider: Provider, samples: list[Sample]
