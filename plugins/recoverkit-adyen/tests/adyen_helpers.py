@@ -13,11 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import vcr
 from recoverkit_adyen import TEST_HMAC_KEY, AdyenProvider, AdyenSettings
 from recoverkit_adyen.webhooks import decode_keys, sign_item
 
 from recoverkit.provider import BillingContext, InvoiceRef, ProviderEvent, WebhookRequest
+from recoverkit.testing.recording import cassette_vcr
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = Path(__file__).parents[1] / "src" / "recoverkit_adyen" / "samples"
@@ -98,9 +98,9 @@ def _idempotency_key(r1: Any, r2: Any) -> None:
 
 #: Replays cassettes/adyen; a request differing in method, URL, JSON body or Idempotency-Key
 #: fails.
-REPLAY = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
+#: RECOVERKIT_RECORD=1 records the cassettes afresh, scrubbed (docs/recording.md).
+REPLAY = cassette_vcr(
+    str(CASSETTES),
     filter_headers=["x-api-key"],
     match_on=["method", "scheme", "host", "port", "path", "query", "json_body", "idempotency"],
 )

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import vcr
 from recoverkit_braintree import BraintreeProvider, BraintreeSettings
 from recoverkit_braintree._sdk import braintree
 from recoverkit_braintree.claims import MemoryClaims
 
 from recoverkit.provider import WebhookRequest
+from recoverkit.testing.recording import cassette_vcr
 
 ROOT = Path(__file__).resolve().parents[3]
 CASSETTES = ROOT / "cassettes" / "braintree"
@@ -22,9 +22,9 @@ BASE_URL = "http://braintree.emulator.test:3000"
 PAIR = {"public_key": "pk_test_current", "private_key": "sk_test_current_private"}
 OLD_PAIR = {"public_key": "pk_test_previous", "private_key": "sk_test_previous_private"}
 
-_vcr = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
+#: RECOVERKIT_RECORD=1 records the cassettes afresh, scrubbed (docs/recording.md).
+_vcr = cassette_vcr(
+    str(CASSETTES),
     filter_headers=["authorization"],
     match_on=["method", "scheme", "host", "port", "path", "query"],
 )

@@ -12,6 +12,7 @@ from recoverkit_stripe import StripeProvider, StripeSettings
 
 from recoverkit.errors import MissingFactError
 from recoverkit.provider import ProviderEvent, WebhookRequest
+from recoverkit.testing.recording import credential
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "stripe"
@@ -87,7 +88,9 @@ def make_provider(*secrets: str, **overrides: Any) -> StripeProvider:
     """A provider with ``secrets`` and no environment influence; the API key is a test key."""
     settings = StripeSettings(
         webhook_secrets=list(secrets or (SECRET,)),
-        api_key=overrides.pop("api_key", "sk_test_recoverkit"),
+        api_key=overrides.pop(
+            "api_key", credential("RECOVERKIT_STRIPE_API_KEY", "sk_test_recoverkit")
+        ),
         **overrides,
     )
     return StripeProvider(settings)

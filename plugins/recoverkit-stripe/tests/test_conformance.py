@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import vcr
 from recoverkit_stripe import StripeProvider
 from recoverkit_stripe.codes import decline_table as stripe_decline_table
 
 from recoverkit.declines import DeclineTable
 from recoverkit.provider import Capability, EndOfDunningPolicy, Provider
 from recoverkit.testing import IdempotencyCase, ProviderConformance, Sample
+from recoverkit.testing.recording import cassette_vcr
 
 from .conftest import (
     CASSETTES,
@@ -28,9 +28,8 @@ from .conftest import (
 )
 from .test_outbound import NOTICE, REF, SUCCESS
 
-REPLAY = vcr.VCR(
-    cassette_library_dir=str(CASSETTES), record_mode="none", filter_headers=["authorization"]
-)
+#: Replays cassettes/stripe; RECOVERKIT_RECORD=1 records them afresh, scrubbed (docs/recording.md).
+REPLAY = cassette_vcr(str(CASSETTES), filter_headers=["authorization"])
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "src" / "recoverkit_stripe" / "samples"
 
 

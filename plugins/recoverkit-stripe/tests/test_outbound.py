@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-import vcr
 from recoverkit_stripe import StripeProvider, StripeSettings
 from recoverkit_stripe.backfill import backfill
 
@@ -30,15 +29,12 @@ from recoverkit.errors import (
 )
 from recoverkit.provider import EndOfDunningPolicy, InvoiceRef, RetryInstruction
 from recoverkit.schema import EndOfDunning, PspTransaction, RetryResults
+from recoverkit.testing.recording import cassette_vcr
 
 from .conftest import CASSETTES, body, make_provider
 
-REPLAY = vcr.VCR(
-    cassette_library_dir=str(CASSETTES),
-    record_mode="none",
-    filter_headers=["authorization"],
-    decode_compressed_response=True,
-)
+#: Replays cassettes/stripe; RECOVERKIT_RECORD=1 records them afresh, scrubbed (docs/recording.md).
+REPLAY = cassette_vcr(str(CASSETTES), filter_headers=["authorization"])
 REF = InvoiceRef(
     provider="stripe",
     invoice_id="recover-inv-1",
