@@ -184,3 +184,75 @@ def test_card_data_reaches_neither_the_database_nor_recover(leaky: Service, tmp_
     raw_db = b"".join(p.read_bytes() for p in tmp_path.glob("rk.db*"))
     for digits in (PAN, SPACED, DASHED):
         assert digits.encode() not in raw_db
+
+
+def _real_plugin_pipeline(
+    tmp_path: Path, engine: Engine, name: str, provider: Any, requests: list[Any]
+) -> FakeRecover:
+    """Post ``requests`` to a service running the real ``provider``; drain; Recover's view."""
+    import httpx
+
+    from recoverkit import Plugins
+    from recoverkit.client import RecoverClient
+    from recoverkit.service import Worker, create_app
+    from recoverkit.service.runtime import ProviderRegistry
+
+    recover = FakeRecover()
+    settings = make_settings(tmp_path)
+    plugins = Plugins(load_entry_points=False)
+    client = RecoverClient(
+        api_key="rk_test_key",
+        base_url=settings.recover_base_url,
+        transport=httpx.MockTransport(recover.handler),
+        max_attempts=1,
+    )
+    app = create_app(
+        settings, plugins, engine, providers={name: provider}, client=client, run_worker=False
+    )
+    for request in requests:
+        response = call(
+            app, "POST", f"/webhooks/{name}", content=request.body, headers=dict(request.headers)
+        )
+        assert response.status_code < 300, response.text
+    worker = Worker(
+        settings=settings,
+        plugins=plugins,
+        engine=engine,
+        providers=ProviderRegistry(settings, plugins, {name: provider}),
+        client=client,
+    )
+    while worker.run_once():
+        pass
+    worker.close()
+    return recover
+
+
+def test_adyen_refusal_reason_with_a_card_number_is_scrubbed(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """The issue's case: a signed Adyen item whose unsigned reason / refusalReasonRaw holds a
+    card number and a CVC (the item HMAC covers neither)."""
+    adyen = pytest.importorskip(
+        "recoverkit_adyen.provider", reason="recoverkit-adyen not installed"
+    )
+    from recoverkit.provider import WebhookRequest
+
+    provider = adyen.AdyenProvider.for_demo()
+    sample = provider.sample_webhooks()[0]
+    body = json.loads(sample.body)
+    item = body["notificationItems"][0]["NotificationRequestItem"]
+    assert item["success"] == "false"
+    leak = f"Refused: card {SPACED} CVC 123"
+    item["reason"] = leak
+    item["additionalData"]["refusalReasonRaw"] = leak
+    request = WebhookRequest(json.dumps(body).encode(), dict(sample.headers))
+    recover = _real_plugin_pipeline(tmp_path, engine, "adyen", provider, [request])
+    assert recover.accepted, "the refused authorisation was not forwarded"
+    sent = b"".join(b for _, b in recover.accepted).decode()
+    assert PAN not in sent.replace(" ", "")
+    assert "CVC 123" not in sent
+    assert redact.REDACTED_CARD in sent  # the plugin forwards the reason: scrubbed
+    with engine.connect() as conn:
+        stored = " ".join(str(v) for v in conn.execute(select(inbox.c.data)).scalars())
+    assert PAN not in stored.replace(" ", "")
+    assert redact.REDACTED_CARD in stored
