@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from recoverkit import signing
+from recoverkit import redact, signing
 from recoverkit.config import EndpointAuth
 from recoverkit.errors import ConfigurationError, SignatureError, WireValidationError
 from recoverkit.provider import Capability, InvoiceRef
@@ -131,7 +131,9 @@ async def retry_status(request: Request) -> Response:
         metrics.labels("retry_status", "error").inc()
         return detail(500, SERVER_ERROR)
     metrics.labels("retry_status", "retry" if status.retry else "no_retry").inc()
-    return Response(dumps(status), media_type="application/json")
+    # What leaves for Recover passes the card-data scrubber too (a plugin's reason or metadata).
+    answer = redact.scrub_json(dumps(status), event=f"retry_status/{invoice_id}", path="response")
+    return Response(answer, media_type="application/json")
 
 
 Kind = Literal["retry_results", "end_of_dunning"]
