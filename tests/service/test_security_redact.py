@@ -256,3 +256,25 @@ def test_adyen_refusal_reason_with_a_card_number_is_scrubbed(
         stored = " ".join(str(v) for v in conn.execute(select(inbox.c.data)).scalars())
     assert PAN not in stored.replace(" ", "")
     assert redact.REDACTED_CARD in stored
+
+
+def test_retry_status_answer_is_scrubbed(service: Service) -> None:
+    from recoverkit.schema import RetryStatusResponse
+
+    raw, headers = signed(charge_event("evt_1", invoice="inv_1"))
+    assert (
+        call(service.app, "POST", "/webhooks/fake", content=raw, headers=headers).status_code == 200
+    )
+    service.drain()
+
+    def leaky(_invoice: object) -> RetryStatusResponse:
+        return RetryStatusResponse(
+            retry=False, reason=f"card {SPACED} blocked", metadata={"cvv": "123", "note": PAN}
+        )
+
+    service.provider.retry_status = leaky  # type: ignore[method-assign]
+    response = call(service.app, "POST", "/retry/inv_1", headers={"x-api-key": "merchant-key"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["reason"] == f"card {redact.REDACTED_CARD} blocked"
+    assert body["metadata"] == {"cvv": redact.REDACTED_CVC, "note": redact.REDACTED_CARD}
