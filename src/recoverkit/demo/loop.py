@@ -211,6 +211,13 @@ def run_demo(
             end_of_dunning=auth,
             worker_poll_interval=0.05,
             extra_psp_names=sorted(by_psp),
+            # The sandbox's webhooks carry expiries on its compressed clock, which may run ahead
+            # of the wall clock the bridge checks them against by up to the TTL plus the run.
+            butter_max_expiry_ahead=(
+                sandbox_settings.webhook_ttl
+                + abs(datetime.now(UTC) - first_failure)
+                + timedelta(days=days)
+            ).total_seconds(),
         )
         bridge_db = make_engine(bridge_settings.database_url)
         upgrade(bridge_db)
