@@ -7,14 +7,29 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from sandbox_fakes import ScriptedIssuer, failed_payment, insufficient_funds
+import httpx
+import pytest
+from sandbox_fakes import (
+    SIGNING_SECRET,
+    RecordingMerchant,
+    ScriptedIssuer,
+    ScriptedProvider,
+    failed_payment,
+    insufficient_funds,
+)
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from recoverkit.cli import app
 from recoverkit.sandbox.clock import SimulatedClock
+from recoverkit.sandbox.policies.adaptive import AdaptivePolicy
+from recoverkit.sandbox.policies.fixed import FixedSchedule
+from recoverkit.sandbox.policies.holdout import HoldoutPolicy, in_holdout
+from recoverkit.sandbox.server import store
 from recoverkit.sandbox.server.app import Sandbox
-from recoverkit.sandbox.server.training import examples_from_sandbox
+from recoverkit.sandbox.server.settings import SandboxSettings
+from recoverkit.sandbox.server.training import examples_from_sandbox, uplift_from_sandbox
 
 KEY = {"x-api-key": "sandbox_key"}
 
@@ -82,3 +97,92 @@ def test_sandbox_train_refuses_a_history_too_small(
     )
     assert result.exit_code != 0
     assert "too few" in result.output
+
+
+# --- issue 14: the adaptive policy learns as the sandbox runs; the holdout measures uplift -------
+
+
+def _adaptive_sandbox(
+    tmp_path: Path, clock: SimulatedClock, issuer: ScriptedIssuer, merchant: RecordingMerchant
+) -> Sandbox:
+    settings = SandboxSettings(
+        database_url=f"sqlite:///{tmp_path / 'adaptive.db'}", signing_secret=SIGNING_SECRET
+    )
+    provider = ScriptedProvider(issuer)
+    return Sandbox.create(
+        settings,
+        policy=HoldoutPolicy(AdaptivePolicy(), FixedSchedule(), share=0.3),
+        providers=lambda name: provider,
+        clock=clock,
+        merchant_transport=httpx.MockTransport(merchant.handler),
+    )
+
+
+def test_adaptive_learns_every_finished_retry_once_and_persists_its_state(
+    tmp_path: Path, clock: SimulatedClock, issuer: ScriptedIssuer, merchant: RecordingMerchant
+) -> None:
+    sandbox = _adaptive_sandbox(tmp_path, clock, issuer, merchant)
+    try:
+        assert sandbox.learner is not None
+        _history(sandbox, clock, issuer, 30)
+        learned = sandbox.learner.policy
+        assert isinstance(learned, AdaptivePolicy)
+        finished = len(examples_from_sandbox(sandbox.book))
+        assert finished == len(issuer.calls) > 0
+        # Every finished retry was offered once; the ones matching an arm were counted.
+        assert 0 < learned.observations <= finished
+        assert sandbox.learn() == 0  # nothing new: nothing learned twice
+        with sandbox.book.engine.connect() as conn:
+            row = conn.execute(select(store.policy_state)).one()
+        assert row.name == "adaptive"
+        assert row.observations == learned.observations
+    finally:
+        sandbox.stop()
+    # A restarted sandbox resumes from the stored posterior, not from scratch.
+    again = _adaptive_sandbox(tmp_path, clock, issuer, merchant)
+    try:
+        assert again.learner is not None
+        assert again.learner.policy.observations == learned.observations
+    finally:
+        again.stop()
+
+
+def test_holdout_invoices_get_the_baseline_and_the_uplift_is_reported(
+    tmp_path: Path, clock: SimulatedClock, issuer: ScriptedIssuer, merchant: RecordingMerchant
+) -> None:
+    sandbox = _adaptive_sandbox(tmp_path, clock, issuer, merchant)
+    try:
+        _history(sandbox, clock, issuer, 40)
+        for _ in range(130):  # run every invoice to the end of its window
+            sandbox.run_until_idle()
+            clock.advance(timedelta(hours=6))
+        with sandbox.book.engine.connect() as conn:
+            rows = conn.execute(select(store.invoices)).all()
+        held = [r for r in rows if in_holdout(r.invoice_id, 0.3)]
+        assert 0 < len(held) < len(rows)
+        for row in held:  # the baseline's reasons, tagged
+            if row.state == "dunning" and row.end_reason:
+                assert row.end_reason.startswith("holdout (fixed)")
+        results = uplift_from_sandbox(sandbox.book, share=0.3)
+        assert [r.currency for r in results] == ["USD"]
+        uplift = results[0].uplift
+        assert uplift.treated_invoices + uplift.holdout_invoices == sum(
+            r.state in {"recovered", "ended"} for r in rows
+        )
+        url = sandbox.settings.database_url
+        result = CliRunner().invoke(
+            app, ["sandbox", "uplift", "--database-url", url, "--holdout-share", "0.3"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "uplift" in result.output
+    finally:
+        sandbox.stop()
+
+
+def test_holdout_split_is_stable_and_validated() -> None:
+    ids = [f"inv_{k}" for k in range(4_000)]
+    share = sum(in_holdout(i, 0.1) for i in ids) / len(ids)
+    assert 0.08 < share < 0.12
+    assert [in_holdout(i, 0.1) for i in ids] == [in_holdout(i, 0.1) for i in ids]
+    with pytest.raises(ValueError, match="share"):
+        in_holdout("inv", 1.0)

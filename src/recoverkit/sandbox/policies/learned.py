@@ -122,8 +122,8 @@ def _features(rows: F, candidates: F) -> F:
     out[:, :, 4] = candidates - rows[:, 4, None]
     out[:, :, 5] = candidates - rows[:, 5, None]
     out[:, :, 6] = rows[:, 6, None]
-    # Unknown local time: hour and weekday are missing (NaN, which the trees handle); the day of
-    # the month is taken from the UTC date, wrong by at most a day.
+    # Unknown local time: hour and weekday are -1 (a value of their own for the trees); the day
+    # of the month is taken from the UTC date, wrong by at most a day.
     known = np.isfinite(rows[:, 7, None])
     local = candidates + np.where(known, rows[:, 7, None], 0.0)
     safe_local = np.where(np.isfinite(local), local, 0.0)
@@ -134,7 +134,7 @@ def _features(rows: F, candidates: F) -> F:
     month = dates.astype("datetime64[M]")
     out[:, :, 9] = (dates - month.astype("datetime64[D]")).astype(np.int64) + 1
     out[:, :, 10] = ((month + 1).astype("datetime64[D]") - dates).astype(np.int64) - 1
-    out[:, :, 7:9] = np.where(known[:, :, None], out[:, :, 7:9], np.nan)
+    out[:, :, 7:9] = np.where(known[:, :, None], out[:, :, 7:9], -1.0)
     out[:, :, 11] = rows[:, 8, None]
     since_update = candidates - rows[:, 9, None]
     out[:, :, 12] = np.where(np.isnan(since_update), -1.0, since_update)

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -20,7 +21,21 @@ from recoverkit.sandbox.server.merchant import MerchantClient
 from recoverkit.sandbox.server.settings import SandboxSettings
 from recoverkit.store.engine import make_engine
 
+if TYPE_CHECKING:
+    from recoverkit.sandbox.server.training import StoreLearner
+
 __all__ = ["Sandbox"]
+
+
+def _learner(book: DunningBook, policy: RetryPolicy) -> StoreLearner | None:
+    """A :class:`StoreLearner` when the policy (or the one a holdout wraps) learns online."""
+    learning = getattr(policy, "treated", policy)
+    if not callable(getattr(learning, "observe", None)) or not hasattr(learning, "state_json"):
+        return None
+    from recoverkit.sandbox.server.training import StoreLearner
+
+    return StoreLearner(book, learning)
+
 
 logger = logging.getLogger("recoverkit.sandbox")
 
@@ -36,6 +51,8 @@ class Sandbox:
     app: Starlette
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    #: Feeds a learning policy (``adaptive``) the finished retries and persists its state.
+    learner: StoreLearner | None = None
 
     @classmethod
     def create(
@@ -53,12 +70,19 @@ class Sandbox:
         merchant = MerchantClient(settings, transport=merchant_transport)
         engine = DunningEngine(settings, book, policy, providers, merchant)
         app = create_ingest_app(settings, book, clock.now)
-        return cls(settings, clock, book, engine, app)
+        learner = _learner(book, policy)
+        return cls(settings, clock, book, engine, app, learner=learner)
+
+    def learn(self) -> int:
+        """Let a learning policy learn from the retries finished since last time."""
+        return self.learner.sync(self.clock.now()) if self.learner is not None else 0
 
     def run_until_idle(self, max_ticks: int = 1000) -> int:
         """Tick at the current time until nothing is due (tests, the demo); returns ticks run."""
         for ticks in range(1, max_ticks + 1):
-            if self.engine.tick(self.clock.now()) == 0:
+            done = self.engine.tick(self.clock.now())
+            self.learn()
+            if done == 0:
                 return ticks
         raise RuntimeError(f"sandbox still busy after {max_ticks} ticks")
 
@@ -69,6 +93,7 @@ class Sandbox:
             while not self._stop.wait(poll_seconds):
                 try:
                     self.engine.tick(self.clock.now())
+                    self.learn()
                 except Exception:  # keep the sandbox alive; the step logged what failed
                     logger.exception("sandbox: engine tick failed")
 

@@ -56,6 +56,10 @@ def policy_by_name(name: str, model: Path | None = None) -> RetryPolicy:
         return FixedSchedule()
     if name == "rules":
         return DeclineAwarePolicy()
+    if name == "adaptive":
+        from recoverkit.sandbox.policies.adaptive import AdaptivePolicy
+
+        return AdaptivePolicy()  # its learned state is loaded from the store (StoreLearner)
     if name == "learned":
         from recoverkit.sandbox.policies.learned import LearnedPolicy, SuccessModel
 
@@ -64,7 +68,7 @@ def policy_by_name(name: str, model: Path | None = None) -> RetryPolicy:
                 "the learned policy needs --model PATH (fit one with `recoverkit sandbox train`)"
             )
         return LearnedPolicy(SuccessModel.load(model))
-    raise typer.BadParameter(f"unknown policy {name!r}: use fixed, rules or learned")
+    raise typer.BadParameter(f"unknown policy {name!r}: use fixed, rules, learned or adaptive")
 
 
 def provider_factory(config: Path | None = None) -> Any:
@@ -117,9 +121,16 @@ def add_server_commands(sandbox_app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         clock: Clock = SimulatedClock(datetime.now(UTC), speed=speed) if speed else SystemClock()
+        chosen = policy_by_name(settings.policy, model)
+        if settings.holdout_share > 0:
+            from recoverkit.sandbox.policies.holdout import HoldoutPolicy
+
+            chosen = HoldoutPolicy(
+                chosen, policy_by_name(settings.holdout_policy), share=settings.holdout_share
+            )
         sandbox = Sandbox.create(
             settings,
-            policy=policy_by_name(settings.policy, model),
+            policy=chosen,
             providers=provider_factory(config),
             clock=clock,
         )

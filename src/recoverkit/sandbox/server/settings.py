@@ -37,8 +37,13 @@ class SandboxSettings(BaseSettings):
     retry_status_backoff: timedelta = timedelta(hours=1)
     #: How long an in-flight attempt's claim lasts before another worker may take it over.
     claim_ttl: timedelta = timedelta(minutes=5)
-    #: Name of the retry policy (``fixed``, ``rules``, ``learned``).
+    #: Name of the retry policy (``fixed``, ``rules``, ``learned``, ``adaptive``).
     policy: str = "rules"
+    #: Share of invoices handled by ``holdout_policy`` instead, to measure the policy's uplift
+    #: (``recoverkit sandbox uplift``); 0 turns the holdout off.
+    holdout_share: float = Field(default=0.1, ge=0.0, lt=1.0)
+    #: The baseline the holdout invoices get.
+    holdout_policy: str = "fixed"
     #: PSP names besides Butter's list that the ingest endpoints accept.
     extra_psp_names: list[str] = Field(default_factory=list)
     #: Visa reattempts allowed per card in 30 days (15 by default; Visa allows 20 since May 2025).

@@ -9,6 +9,8 @@
 - ``sandbox_card_attempts``: every charge on a card (merchant-reported and sandbox retries), the
   history the network rules count per card across invoices.
 - ``sandbox_webhooks``: Retry Results and End of Dunning deliveries with their redelivery state.
+- ``sandbox_policy_state``: a learning policy's state (``adaptive``'s posterior counts) and the
+  last attempt it has learned from.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "metadata",
     "payment_events",
     "payment_method_updates",
+    "policy_state",
     "webhooks",
 ]
 
@@ -146,6 +149,17 @@ webhooks = Table(
     Column("last_status", Integer),
     Column("last_error", Text),
     Index(None, "delivered_at", "gave_up_at", "next_try_at"),
+)
+
+
+policy_state = Table(
+    "sandbox_policy_state",
+    metadata,
+    Column("name", String(64), primary_key=True),  # the policy's name, e.g. "adaptive"
+    Column("state", Text, nullable=False),  # the policy's own JSON (AdaptivePolicy.state_json)
+    Column("learned_through", Integer, nullable=False, default=0),  # last sandbox_attempts.id
+    Column("observations", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 
