@@ -184,3 +184,21 @@ def test_braintree_offline_and_facts(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert message["endpoint"] == "payments"
     assert message["body"]["subscription"]["id"] == "sub_demo_1"
     assert message["decline"] is not None
+
+
+def test_braintree_bare_xml_sample_with_no_verify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundled notification as bare XML (what the samples folder holds) needs no signature."""
+    monkeypatch.setenv("RECOVERKIT_LOAD_PLUGINS", "braintree")
+    monkeypatch.setenv("RECOVERKIT_BRAINTREE_API_BASE_URL", "http://127.0.0.1:9")
+    assert _run("samples", "braintree", "--out", str(tmp_path))[0] == 0
+    from importlib.resources import files
+
+    xml = files("recoverkit_braintree") / "samples" / "subscription_charged_unsuccessfully.xml"
+    bare = tmp_path / "notification.xml"
+    bare.write_bytes(xml.read_bytes())
+    facts = str(tmp_path / "braintree" / "facts.json")
+    code, out, err = _run("translate", "braintree", str(bare), "--no-verify", "--facts", facts)
+    assert code == 0, err
+    assert json.loads(out)["body"]["transactions"][0]["psp"] == "braintree"
