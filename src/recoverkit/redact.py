@@ -51,10 +51,10 @@ REDACTED_CVC: Final = "[redacted]"
 #: A maximal run of digits joined by at most one space or dash between two digits.
 _RUN: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9])*(?![0-9])")
 _GROUP_SEP: Final = re.compile(r"[ -]")
-#: Cheap pre-check: nothing card-like can be present without one of these.
-_CANDIDATE: Final = re.compile(
-    r"[0-9](?:[ -]?[0-9]){11}|cvc|cvv|cid|security.?code|card_validation", re.IGNORECASE
-)
+#: Cheap pre-checks (a linear character-class scan and substring tests, no backtracking):
+#: nothing card-like can be present without a long digit run or one of the keywords.
+_DIGIT_RUN: Final = re.compile(r"[0-9][0-9 \-]{11,}")
+_KEYWORDS: Final = ("cvc", "cvv", "cid", "cvn", "security", "card_validation")
 _CVC_TEXT: Final = re.compile(
     r"(\b(?:cvc|cvv2?|cid|security[ _-]?code)\b[\s:=#\"'\-]*(?:is\s+)?)([0-9]{3,4})(?![0-9])",
     re.IGNORECASE,
@@ -63,6 +63,32 @@ _CVC_KEYS: Final = frozenset(
     {"cvc", "cvv", "cvv2", "cid", "securitycode", "cardvalidationnumber", "cvccode", "cvn"}
 )
 _TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+def _candidate(text: str) -> bool:
+    for match in _DIGIT_RUN.finditer(text):
+        run = match.group()
+        if len(run) - run.count(" ") - run.count("-") >= 12:
+            return True
+    low = text.lower()
+    return any(word in low for word in _KEYWORDS)
+
+
+def _candidate_starts(text: str) -> list[int]:
+    """Sorted positions where card data may start (long digit runs, keywords)."""
+    starts = [
+        m.start()
+        for m in _DIGIT_RUN.finditer(text)
+        if len(m.group()) - m.group().count(" ") - m.group().count("-") >= 12
+    ]
+    low = text.lower()
+    for word in _KEYWORDS:
+        at = low.find(word)
+        while at >= 0:
+            starts.append(at)
+            at = low.find(word, at + 1)
+    return sorted(starts)
+
 
 _lock = threading.Lock()
 _counts: dict[str, int] = {"card_number": 0, "cvc": 0}
@@ -136,7 +162,7 @@ def redaction_counts() -> dict[str, int]:
 
 
 def _scrub(text: str) -> tuple[str, int, int]:
-    if not _CANDIDATE.search(text):
+    if not _candidate(text):
         return text, 0, 0
     spans = _card_spans(text)
     cards = len(spans)
@@ -201,7 +227,8 @@ class _Frame:
 def _path(stack: list[_Frame], root: str) -> str:
     parts = [root]
     for frame in stack:
-        parts.append(f".{frame.key}" if frame.is_object else f"[{frame.index}]")
+        key = _decoded(frame.key) if frame.key is not None else ""
+        parts.append(f".{key}" if frame.is_object else f"[{frame.index}]")
     return "".join(parts)
 
 
@@ -242,39 +269,55 @@ def _advance(stack: list[_Frame], token: str) -> bool:
     return True
 
 
+def _decoded(token: str) -> str:
+    if token[:1] != '"':
+        return token
+    try:
+        value = json.loads(token)
+    except ValueError:
+        return token[1:-1]
+    return value if isinstance(value, str) else token[1:-1]
+
+
 def scrub_json(text: str, *, event: str = "-", path: str = "$") -> str:
-    """A JSON document's text with card data redacted in its values.
+    """A JSON document's text with card data redacted in its values (and keys).
 
     Works on the text, so everything else (number formatting, key order, spacing) is kept
-    byte for byte; nesting depth costs no recursion. Text that is not JSON is scrubbed token by
-    token as free text. Returns ``text`` itself when there is nothing to redact (the common,
-    fast case).
+    byte for byte; nesting depth costs no recursion. Meant for JSON written by a standard
+    serialiser (digits and ASCII letters never ``\\u``-escaped), which is what the store
+    writes. Returns ``text`` itself when there is nothing to redact (the common, fast case).
     """
-    if not _CANDIDATE.search(text):
+    starts = _candidate_starts(text)
+    if not starts:
         return text
     out: list[str] = []
     last = 0
     stack: list[_Frame] = []
     cards = cvcs = 0
+    next_start = 0  # index into ``starts``: the first candidate not before this token
     for match in _TOKEN.finditer(text):
         token = match.group()
         if _advance(stack, token):
             continue
         top = stack[-1] if stack else None
         quoted = token[0] == '"'
-        value = token
-        if quoted:
-            try:
-                value = json.loads(token)
-            except ValueError:
-                value = token[1:-1]
-            if top is not None and top.is_object and top.want_key:
-                top.key = value
-                key = None  # a key is free text too (metadata keys are the caller's)
-            else:
-                key = top.key if top is not None and top.is_object else None
-        else:
-            key = top.key if top is not None and top.is_object else None
+        raw = token[1:-1] if quoted else token
+        is_key = top is not None and top.is_object and top.want_key
+        if is_key and top is not None:
+            top.key = token  # decoded only when a value under it needs it
+        digits = raw.isascii() and raw.isdigit()
+        if not digits:
+            if not quoted:
+                continue
+            begin, end = match.span()
+            while next_start < len(starts) and starts[next_start] < begin:
+                next_start += 1
+            if next_start == len(starts) or starts[next_start] >= end:
+                continue
+        key = None  # a key is free text too (metadata keys are the caller's)
+        if not is_key and top is not None and top.is_object and top.key is not None:
+            key = _decoded(top.key)
+        value = raw if digits else _decoded(token)
         replacement, n_cards, n_cvcs = _replacement(value, key, quoted)
         if replacement is None:
             continue
