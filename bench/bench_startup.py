@@ -12,7 +12,11 @@ Sides, each a fresh process run to completion (wall time; the child's work is th
 Rounds are interleaved (the order rotates each round) through ``_harness.interleave``; each ratio
 is taken per round. Target: ``plugins`` and ``translate`` take at most 25x the floor.
 
-    .venv/bin/python bench/bench_startup.py [--rounds 7] [--seconds 0.3]
+    .venv/bin/python bench/bench_startup.py [--rounds 7] [--seconds 0.3] [--load-plugins stripe]
+
+``--load-plugins`` sets ``RECOVERKIT_LOAD_PLUGINS`` for the recoverkit sides (default: every
+installed plugin, as a user with ``recoverkit[all]`` has): with ``stripe`` it measures what a
+``recoverkit[stripe]`` install pays.
 """
 
 from __future__ import annotations
@@ -32,24 +36,32 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("RECOVERKIT_")}
 TARGET = 25.0
 
 
-def _runner(*argv: str):
+def _runner(*argv: str, env: dict[str, str] = ENV):
     def run() -> None:
         subprocess.run(
-            argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
         )
 
     return run
 
 
 def main() -> None:
-    args = arguments(__doc__)
+    args = arguments(
+        __doc__,
+        extra=lambda parser: parser.add_argument(
+            "--load-plugins", default=None, help="RECOVERKIT_LOAD_PLUGINS for the recoverkit sides"
+        ),
+    )
+    env = dict(ENV)
+    if args.load_plugins is not None:
+        env["RECOVERKIT_LOAD_PLUGINS"] = args.load_plugins
     sides = {
         "floor (python -c pass)": _runner(PYTHON, "-c", "pass"),
-        "recoverkit plugins": _runner(RECOVERKIT, "plugins", "--json"),
+        "recoverkit plugins": _runner(RECOVERKIT, "plugins", "--json", env=env),
         "recoverkit translate --offline": _runner(
-            RECOVERKIT, "translate", "stripe", SAMPLE, "--no-verify", "--offline"
+            RECOVERKIT, "translate", "stripe", SAMPLE, "--no-verify", "--offline", env=env
         ),
-        "recoverkit --help": _runner(RECOVERKIT, "--help"),
+        "recoverkit --help": _runner(RECOVERKIT, "--help", env=env),
     }
     results = interleave(sides, rounds=args.rounds, seconds=args.seconds, clock="wall")
     report_rates(results, unit="runs/s")
