@@ -373,8 +373,10 @@ def samples(
         Path, typer.Option(metavar="DIR", help="Folder to write the samples to.")
     ] = Path("samples"),
 ) -> None:
-    """Write a provider's bundled sample webhooks, and the API objects they refer to as a facts
-    file, for trying ``translate`` without a PSP account."""
+    """Write a provider's sample webhooks and a facts file of the API objects they refer to.
+
+    For trying ``translate --offline`` / ``--facts`` without a PSP account or network.
+    """
     registry = load_plugins()
     with cli_errors(provider):
         instance = registry.provider_class(provider).for_demo()
