@@ -100,9 +100,9 @@ class Plugins:
             try:
                 plugin = ep.load()
             except Exception as exc:
-                dist = f" from {ep.dist.name}" if ep.dist else ""
+                source = f" from {ep.dist.name}" if ep.dist else ""
                 raise PluginError(
-                    f"plugin {ep.name!r}{dist} ({ep.value}) failed to load: "
+                    f"plugin {ep.name!r}{source} ({ep.value}) failed to load: "
                     f"{type(exc).__name__}: {exc}; fix or uninstall it, or skip it with "
                     f"RECOVERKIT_DISABLE_PLUGINS={ep.name}"
                 ) from exc
