@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from sandbox_fakes import (
     SIGNING_SECRET,
+    START,
     RecordingMerchant,
     ScriptedIssuer,
     ScriptedProvider,
@@ -23,6 +25,7 @@ from typer.testing import CliRunner
 
 from recoverkit.cli import app
 from recoverkit.sandbox.clock import SimulatedClock
+from recoverkit.sandbox.history import examples_from_bridge
 from recoverkit.sandbox.policies.adaptive import AdaptivePolicy
 from recoverkit.sandbox.policies.fixed import FixedSchedule
 from recoverkit.sandbox.policies.holdout import HoldoutPolicy, in_holdout
@@ -30,6 +33,9 @@ from recoverkit.sandbox.server import store
 from recoverkit.sandbox.server.app import Sandbox
 from recoverkit.sandbox.server.settings import SandboxSettings
 from recoverkit.sandbox.server.training import examples_from_sandbox, uplift_from_sandbox
+from recoverkit.store.engine import make_engine
+from recoverkit.store.migrate import upgrade
+from recoverkit.store.repo import OutboxMessage, enqueue_outbox
 
 KEY = {"x-api-key": "sandbox_key"}
 
@@ -186,3 +192,81 @@ def test_holdout_split_is_stable_and_validated() -> None:
     assert [in_holdout(i, 0.1) for i in ids] == [in_holdout(i, 0.1) for i in ids]
     with pytest.raises(ValueError, match="share"):
         in_holdout("inv", 1.0)
+
+
+# --- issue 14 item 6: `recoverkit train --from-store` on the bridge's stored history -------------
+
+
+def _bridge_store(tmp_path: Path, invoices: int) -> str:
+    """A migrated bridge database whose outbox holds Payments events: a failure, then PSP
+    retries an hour to days apart (e.g. Smart Retries), some approved."""
+    url = f"sqlite:///{tmp_path / 'bridge.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    rng = random.Random(3)
+    messages = []
+    for i in range(invoices):
+        at = START + timedelta(hours=i)
+        transactions = []
+        for k in range(4):
+            ok = k > 0 and rng.random() < 0.35
+            body = failed_payment(
+                f"inv_{i}",
+                id=f"ts_{i}_{k}",
+                psp_transaction_id=f"ch_{i}_{k}",
+                payment_method_id=f"pm_{i}",
+                psp_transaction_created_at=at.isoformat(),
+                success=ok,
+                outcome={"raw_response_message": "51" if not ok else "00"}
+                | ({"response_type": "soft_decline"} if not ok else {}),
+            )
+            body["customer"]["id"] = f"cus_{i}"
+            transactions += body["transactions"]
+            # Each attempt reaches the bridge as its own Payments event with the history so far.
+            body["transactions"] = list(transactions)
+            messages.append(
+                OutboxMessage("stripe", "payments", f"evt_{i}_{k}", json.dumps(body), f"inv_{i}")
+            )
+            if ok:
+                break
+            at += timedelta(hours=rng.choice([1, 20, 50, 90]))
+    messages.append(OutboxMessage("stripe", "payments", "junk", "{not json", None))
+    with engine.begin() as conn:
+        enqueue_outbox(conn, messages, START)
+    engine.dispose()
+    return url
+
+
+def test_bridge_history_gives_one_example_per_retry_without_the_future(tmp_path: Path) -> None:
+    url = _bridge_store(tmp_path, 30)
+    history = examples_from_bridge(make_engine(url))
+    assert history.invoices_in_dunning == 30
+    assert history.skipped_messages == 1
+    retries_per_invoice: dict[str, int] = {}
+    for example in history.examples:
+        context = example.context
+        retries_per_invoice[context.invoice_id] = retries_per_invoice.get(context.invoice_id, 0) + 1
+        assert context.now == example.at
+        assert all(a.at < example.at for a in context.invoice_attempts)
+        assert all(a.at < example.at for a in context.card_attempts)
+        assert not context.invoice_attempts[-1].approved  # nothing after a success
+        assert context.last_decline.category.value == "insufficient_funds"
+        assert context.network == "visa"
+    # Each invoice: the retries after its first failure, up to and including the first success.
+    assert sum(retries_per_invoice.values()) == len(history.examples)
+    assert {e.approved for e in history.examples} == {True, False}
+
+
+def test_train_from_store_fits_and_refuses_a_thin_history(tmp_path: Path) -> None:
+    url = _bridge_store(tmp_path, 60)
+    model = tmp_path / "model.pkl"
+    result = CliRunner().invoke(app, ["train", "--from-store", url, "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    assert model.exists()
+    assert "AUC" in result.output
+    thin = tmp_path / "thin"
+    thin.mkdir()
+    small = _bridge_store(thin, 5)
+    result = CliRunner().invoke(app, ["train", "--from-store", small, "--out", str(model)])
+    assert result.exit_code == 2
+    assert "too few" in result.output

@@ -333,7 +333,70 @@ def uplift(
         _out.print("no invoice has finished dunning yet")
 
 
+def train_from_store(
+    from_store: Annotated[
+        str,
+        typer.Option(
+            "--from-store",
+            help="The bridge's DATABASE_URL (what the bridge and `recoverkit backfill` stored).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the model.")] = Path(
+        "recoverkit-model.pkl"
+    ),
+    holdout: Annotated[float, typer.Option(help="Share of invoices held out.")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Seed of the hold-out split.")] = 0,
+    dunning_window_days: Annotated[
+        int, typer.Option(min=1, help="Attempts this long after the first failure count.")
+    ] = 30,
+) -> None:
+    """Fit the learned policy's model on the merchant's own history in the bridge's store.
+
+    Every retry after a failed charge — the PSP's own retries (Stripe Smart Retries, Braintree
+    and Adyen retry attempts) included — becomes an example as of just before it. Prints the
+    held-out metrics; the model file is a pickle: load only files you wrote.
+    """
+    if not 0 < holdout < 1:
+        raise _fail("--holdout must be between 0 and 1")
+    from datetime import timedelta
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from recoverkit.sandbox.history import examples_from_bridge
+    from recoverkit.sandbox.policies.learned import train_success_model
+    from recoverkit.store.engine import make_engine
+
+    try:
+        engine = make_engine(from_store)
+        history = examples_from_bridge(engine, dunning_window=timedelta(days=dunning_window_days))
+    except (SQLAlchemyError, ValueError) as exc:
+        raise _fail(f"cannot read the bridge store at --from-store: {exc}") from None
+    examples = history.examples
+    approved = sum(e.approved for e in examples)
+    _out.print(
+        f"{history.payment_events:,} payment events, {history.invoices_in_dunning:,} invoices "
+        f"that failed, {len(examples):,} retries ({approved:,} approved), "
+        f"{history.skipped_messages:,} messages skipped"
+    )
+    if len({e.context.invoice_id for e in examples}) < 20 or approved in (0, len(examples)):
+        raise _fail(
+            f"the bridge store holds {len(examples)} retries ({approved} approved) — too few to "
+            "fit and hold out; run `recoverkit backfill` or let the bridge run longer"
+        )
+    try:
+        model, metrics = train_success_model(examples, holdout=holdout, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    _out.print(metrics_table(metrics, f"held-out metrics ({holdout:.0%} of invoices)"))
+    try:
+        model.save(out)
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc}") from None
+    _out.print(f"model: {out}")
+
+
 def add_simulation_commands(app: typer.Typer) -> None:
-    """Add ``simulate`` and the ``sandbox`` sub-app (with ``train``) to ``app``."""
+    """Add ``simulate``, ``train`` and the ``sandbox`` sub-app (with ``train``) to ``app``."""
     app.command(name="simulate")(simulate)
+    app.command(name="train")(train_from_store)
     app.add_typer(sandbox_app, name="sandbox")
