@@ -275,3 +275,10 @@ def test_card_credentials_never_appear_in_repr() -> None:
     assert "445'" not in text
     # ... but they are sent on the wire when recoverkit answers RetryStatus.
     assert '"card_validation_number":"445"' in dumps(response)
+
+
+def test_json_schema_says_an_amount_is_a_json_number_both_ways() -> None:
+    for mode in ("validation", "serialization"):
+        schema = PaymentEvent.model_json_schema(mode=mode)
+        amount = schema["$defs"]["Transaction"]["properties"]["amount"]
+        assert (amount["type"], amount["minimum"]) == ("number", 0), mode

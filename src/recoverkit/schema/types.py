@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from recoverkit.schema.money import is_currency
 
@@ -89,4 +89,6 @@ Amount = Annotated[
     Decimal,
     BeforeValidator(_json_number),
     Field(ge=0, allow_inf_nan=False),
+    # What travels, in both directions: a JSON number (a string is refused, see _json_number).
+    WithJsonSchema({"type": "number", "minimum": 0}),
 ]
