@@ -278,3 +278,14 @@ def test_retry_status_answer_is_scrubbed(service: Service) -> None:
     body = response.json()
     assert body["reason"] == f"card {redact.REDACTED_CARD} blocked"
     assert body["metadata"] == {"cvv": redact.REDACTED_CVC, "note": redact.REDACTED_CARD}
+
+
+def test_redactions_are_exposed_on_metrics(service: Service) -> None:
+    redact.scrub_text(f"card {PAN}")
+    text = call(service.app, "GET", "/metrics").text
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith('recoverkit_redactions_total{kind="card_number"}')
+    )
+    assert float(line.split()[-1]) >= 1
