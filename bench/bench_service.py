@@ -20,13 +20,14 @@ Per database (SQLite file, and PostgreSQL unless ``--no-postgres``), in interlea
    sent, by one ``python -m recoverkit.service`` with default settings (receiver and worker);
    target >= 2,000 messages/s.
 
-Then, unless ``--no-growth``: growth on SQLite (``--growth-events``, default 100,000, fed at 16
-connections end to end): the forwarding rate of the last 10 % of the events against the first
-10 %; target within 10 % (ratio >= 0.90). With ``--scaling`` (PostgreSQL): ingest with 1, 2 and 4
-receiver processes at 64 connections, for reference.
+Then growth on SQLite (``--growth-events``, default 100,000, fed at 16 connections end to end):
+the forwarding rate of the last 10 % of the events against the first 10 %; target within 10 %
+(ratio >= 0.90). ``scaling`` (PostgreSQL, not run by default): ingest with 1, 2 and 4 receiver
+processes at 64 connections, for reference. ``--parts`` picks what runs (default
+``ingest,forwarding,growth``).
 
     .venv/bin/python bench/bench_service.py [--rounds 3] [--seconds 3] [--no-postgres]
-        [--no-growth] [--growth-events 100000] [--scaling]
+        [--parts ingest,forwarding,growth,scaling] [--growth-events 100000]
 """
 
 from __future__ import annotations
@@ -494,15 +495,34 @@ def growth(servers: Servers, tmp: Path, args: Any, numbers: Numbers) -> Ratio:
     return ratio(f"growth last/first {chunk} of {total}", [firsts / lasts], target=0.90, unit="")
 
 
-def scaling(servers: Servers, tmp: Path, args: Any, numbers: Numbers) -> None:
+def scaling(servers: Servers, tmp: Path, args: Any, numbers: Numbers) -> list[Ratio]:
+    """Ingest at 64 connections spread over 1, 2 and 4 receiver processes on one PostgreSQL."""
     with database("postgresql", tmp, "scale") as url:
         servers.env["RECOVERKIT_DATABASE_URL"] = url
-        for receivers in (1, 2, 4):
-            ports = [servers.service("--no-worker") for _ in range(receivers)]
-            ok, _, took = asyncio.run(closed_loop(ports, args.seconds, 64, numbers))
-            print(f"  scaling: {receivers} receiver(s) on PostgreSQL: {ok / took:7.0f} req/s")
-            for proc in servers.procs[-receivers:]:
-                servers.stop(proc)
+        ports = [servers.service("--no-worker") for _ in range(4)]
+        rates: dict[int, list[float]] = {1: [], 2: [], 4: []}
+        for index in range(args.rounds):
+            order = [1, 2, 4]
+            shift = index % 3
+            for receivers in order[shift:] + order[:shift]:
+                ok, errors, took = asyncio.run(
+                    closed_loop(ports[:receivers], args.seconds, 64, numbers)
+                )
+                if errors:
+                    raise RuntimeError(f"scaling: {errors} requests failed")
+                rates[receivers].append(ok / took)
+        for proc in servers.procs[-4:]:
+            servers.stop(proc)
+    for receivers, values in rates.items():
+        print(
+            f"  scaling: {receivers} receiver(s) on PostgreSQL: median "
+            f"{sorted(values)[len(values) // 2]:7.0f} req/s (min {min(values):.0f}, "
+            f"max {max(values):.0f})"
+        )
+    return [
+        ratio("scaling pg 2/1 receivers", rates[2], rates[1], target=None, unit="x"),
+        ratio("scaling pg 4/1 receivers", rates[4], rates[1], target=None, unit="x"),
+    ]
 
 
 def main() -> None:
@@ -512,8 +532,11 @@ def main() -> None:
 
     def extra(parser: Any) -> None:
         parser.add_argument("--no-postgres", action="store_true")
-        parser.add_argument("--no-growth", action="store_true")
-        parser.add_argument("--scaling", action="store_true")
+        parser.add_argument(
+            "--parts",
+            default="ingest,forwarding,growth",
+            help="comma-separated: ingest, forwarding, growth, scaling",
+        )
         parser.add_argument("--forward-events", type=int, default=5000)
         parser.add_argument("--growth-events", type=int, default=100_000)
 
@@ -529,16 +552,22 @@ def main() -> None:
         recover = servers.simple("recover")
         servers.env = base_env(recover)
         bare = servers.simple("bare")
+        parts = {part.strip() for part in args.parts.split(",")}
+        unknown = parts - {"ingest", "forwarding", "growth", "scaling"}
+        if unknown:
+            raise SystemExit(f"--parts: unknown {', '.join(sorted(unknown))}")
         dbs = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
         for db in dbs:
             label = "sqlite" if db == "sqlite" else "pg"
-            with database(db, tmp, "ingest") as url:
-                lines += ingest_and_latency(servers, bare, url, args, numbers, label)
-                servers.stop(servers.procs[-1])
-            lines.append(forwarding(servers, tmp, db, args, numbers, label))
-        if args.scaling and not args.no_postgres:
-            scaling(servers, tmp, args, numbers)
-        if not args.no_growth:
+            if "ingest" in parts:
+                with database(db, tmp, "ingest") as url:
+                    lines += ingest_and_latency(servers, bare, url, args, numbers, label)
+                    servers.stop(servers.procs[-1])
+            if "forwarding" in parts:
+                lines.append(forwarding(servers, tmp, db, args, numbers, label))
+        if "scaling" in parts and not args.no_postgres:
+            lines += scaling(servers, tmp, args, numbers)
+        if "growth" in parts:
             lines.append(growth(servers, tmp, args, numbers))
     finally:
         servers.close()
