@@ -77,6 +77,21 @@ def test_pending_payloads_are_kept_until_translated(service: Service) -> None:
     assert retention.purge(service.engine, service.settings, far)["inbox payloads dropped"] == 0
 
 
+def test_a_failed_rows_payload_and_error_text_go_too(service: Service) -> None:
+    _post(service, charge_event("evt_1", fail_translate=True, note="jane@example.com"))
+    for _ in range(service.settings.inbox_max_attempts):
+        with service.engine.begin() as conn:  # make the next attempt due at once
+            conn.execute(inbox.update().values(next_attempt_at=datetime.now(UTC)))
+        service.worker.translate_pending()
+    with service.engine.connect() as conn:
+        assert conn.execute(select(inbox.c.state, inbox.c.last_error)).one()[0] == "failed"
+    far = datetime.now(UTC) + 365 * DAY
+    assert retention.purge(service.engine, service.settings, far)["inbox payloads dropped"] == 1
+    with service.engine.connect() as conn:
+        data, error = conn.execute(select(inbox.c.data, inbox.c.last_error)).one()
+    assert (data, error) == (retention.PURGED, None)
+
+
 def test_outbox_ledger_and_butter_rows_go_after_their_windows(service: Service) -> None:
     _post(service, charge_event("evt_1"))
     service.drain()

@@ -4,8 +4,9 @@
   ``retention_interval`` seconds from the worker through :class:`RetentionSchedule`):
 
   * an inbox row's raw payload is dropped ``inbox_payload_retention`` after receipt once it is
-    translated (state ``done``, ``ignored`` or ``failed``); the row keeps its ids, digest, state
-    and times, so a redelivery is still recognised as a duplicate;
+    translated (state ``done``, ``ignored`` or ``failed``), with its error text (which may quote
+    the payload); the row keeps its ids, digest, state and times, so a redelivery is still
+    recognised as a duplicate;
   * ``sent`` / ``dead`` outbox rows are deleted ``outbox_retention`` after they were queued, and
     rows an erasure covered are deleted as soon as they are sent or dead;
   * ledger rows are deleted ``ledger_retention`` after their last update;
@@ -68,7 +69,7 @@ def purge(
             inbox.c.payload_purged_at.is_(None),
             inbox.c.received_at < now - timedelta(seconds=s.inbox_payload_retention),
         )
-        stmt = update(inbox).values(data=PURGED, payload_purged_at=now)
+        stmt = update(inbox).values(data=PURGED, payload_purged_at=now, last_error=None)
         counts["inbox payloads dropped"] = _apply(conn, stmt, inbox, where, dry_run)
         where = and_(
             outbox.c.state.in_(_FINISHED),
@@ -174,7 +175,7 @@ def forget(
         # A pending row has not been translated yet: dropping it would lose the failure. It is
         # kept and its payload goes with the next purge after translation (or a second forget).
         done = and_(where, inbox.c.state.in_(_TRANSLATED))
-        stmt = update(inbox).values(data=PURGED, payload_purged_at=now)
+        stmt = update(inbox).values(data=PURGED, payload_purged_at=now, last_error=None)
         counts["inbox payloads dropped"] = _apply(conn, stmt, inbox, done, dry_run)
         counts["inbox payloads kept until translated"] = _count(
             conn, inbox, and_(where, inbox.c.state == "pending")
