@@ -264,3 +264,17 @@ def test_purge_forget_and_replay_keys_work_on_postgres(pg_url: str, tmp_path: Pa
     assert retention.forget(engine, "cus_1", now)["ledger rows anonymised"] == 1
     svc.worker.close()
     engine.dispose()
+
+
+def test_migration_0002_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    from recoverkit.store.migrate import _config, current_revision, head_revision
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'mig.db'}")
+    upgrade(engine)
+    command.downgrade(_config(engine), "0001")
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
