@@ -240,7 +240,9 @@ def _replacement(value: str, key: str | None, quoted: bool) -> tuple[str | None,
         if not _exempt(key) and _is_pan(value):
             return REDACTED_CARD, 1, 0
         return None, 0, 0
-    if not quoted:
+    if not quoted:  # a number such as -4111111111111111 or 4111111111111111.0
+        if not _exempt(key) and _card_spans(value):
+            return REDACTED_CARD, 1, 0
         return None, 0, 0
     scrubbed, cards, cvcs = _scrub(value)
     return (scrubbed if cards or cvcs else None), cards, cvcs
@@ -307,8 +309,6 @@ def scrub_json(text: str, *, event: str = "-", path: str = "$") -> str:
             top.key = token  # decoded only when a value under it needs it
         digits = raw.isascii() and raw.isdigit()
         if not digits:
-            if not quoted:
-                continue
             begin, end = match.span()
             while next_start < len(starts) and starts[next_start] < begin:
                 next_start += 1

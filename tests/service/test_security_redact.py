@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fake_provider import FakeProvider, charge_event, signed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from service_support import FakeRecover, Service, build_service, call, make_settings
 from sqlalchemy import Engine, select
 
@@ -289,3 +291,49 @@ def test_redactions_are_exposed_on_metrics(service: Service) -> None:
         if x.startswith('recoverkit_redactions_total{kind="card_number"}')
     )
     assert float(line.split()[-1]) >= 1
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(alphabet="0123456789 -cvCVidx:", max_size=40)
+    | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["note", "cvc", "id", "k", "4242424242424242"]), inner)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_json_values, indent=st.sampled_from([None, 2]))
+def test_scrubbed_json_is_json_idempotent_and_free_of_card_numbers(
+    value: Any, indent: int | None
+) -> None:
+    text = json.dumps(value, indent=indent)
+    scrubbed = redact.scrub_json(text)
+    parsed = json.loads(scrubbed)  # still JSON
+    assert redact.scrub_json(scrubbed) == scrubbed
+
+    def walk(node: Any, key: str | None) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                assert redact.card_numbers(k) == []
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str | int) and not isinstance(node, bool) and key != "id":
+            assert redact.card_numbers(str(node)) == [], (key, node)
+
+    walk(parsed, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_scrubbing_never_raises_on_any_text(text: str) -> None:
+    redact.scrub_json(text)  # text that is not JSON: must not raise
+    scrubbed = redact.scrub_text(text)
+    assert redact.card_numbers(scrubbed) == []
