@@ -5,6 +5,8 @@ in docs/quickstart.md must be the same; each ``$ recoverkit …`` line of it is 
 the ``recoverkit`` script of this environment in an empty folder. Every PSP API base points at a
 closed port and no API key is set, so a command that tried to reach a PSP would fail. (The
 ``pip install`` line above the block is what tests/test_packaging.py proves with built wheels.)
+The quick start's other examples run too, except templates (``…``, ``[optional]`` parts or
+placeholders in capitals such as ``PROVIDER``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ def _block_after(path: Path, heading: str) -> list[str]:
 
 README = _block_after(REPO / "README.md", "Try it offline")
 QUICKSTART = _block_after(REPO / "docs" / "quickstart.md", "Install and try it offline")
+
+
+_PLACEHOLDER = re.compile(r"…|\[|\b[A-Z][A-Z_]*[A-Z](?:\.json)?\b")
+
+
+def _runnable_examples(path: Path) -> list[str]:
+    """Every ``$ recoverkit …`` line of the page's console blocks that is not a template (no
+    ``…``, no ``[optional]`` part, no placeholder in capitals such as ``PROVIDER``)."""
+    text = path.read_text(encoding="utf-8")
+    lines = []
+    for block in re.findall(r"^```console\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
+        for line in block.splitlines():
+            if line.startswith("$ recoverkit ") and not _PLACEHOLDER.search(line[2:]):
+                lines.append(line[2:])
+    return lines
 
 
 def test_readme_and_quickstart_show_the_same_commands() -> None:
@@ -84,3 +101,24 @@ def test_quick_start_runs_as_printed(tmp_path: Path) -> None:
     facts = next(out for line, out in by_command.items() if "--facts" in line)
     assert '"endpoint":"payments"' in facts
     assert '"category": "insufficient_funds"' in facts
+
+
+def test_every_other_runnable_quickstart_example_runs(tmp_path: Path) -> None:
+    """The rest of docs/quickstart.md's examples (after the block above), as printed."""
+    env = _offline_env(tmp_path)
+    others = _runnable_examples(REPO / "docs" / "quickstart.md")
+    assert "recoverkit schema --out schemas/" in others
+    for line in others:
+        if line in QUICKSTART or line == "recoverkit demo":  # run by the test above
+            continue
+        argv = shlex.split(line)
+        result = subprocess.run(
+            [_script(), *argv[1:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
