@@ -132,3 +132,14 @@ def test_help_shows_types_only_where_they_help(capsys: pytest.CaptureFixture[str
     assert "<str>" not in out
     assert "--facts" in out
     assert "FILE" in out
+
+
+def test_postgres_without_the_postgres_extra_names_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import raises ModuleNotFoundError
+    monkeypatch.setenv("RECOVERKIT_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/absent")
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "recoverkit[postgres]"' in err
+    assert "Traceback" not in err
