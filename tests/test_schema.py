@@ -282,3 +282,19 @@ def test_json_schema_says_an_amount_is_a_json_number_both_ways() -> None:
         schema = PaymentEvent.model_json_schema(mode=mode)
         amount = schema["$defs"]["Transaction"]["properties"]["amount"]
         assert (amount["type"], amount["minimum"]) == ("number", 0), mode
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (-1, "negative"),
+        (Decimal("-0.01"), "negative"),
+        (float("nan"), "finite"),
+        (Decimal("Infinity"), "finite"),
+        (True, "JSON number"),
+        ([1], "JSON number"),
+    ],
+)
+def test_each_bad_amount_is_refused_with_its_reason(bad: Any, reason: str) -> None:
+    with pytest.raises(WireValidationError, match=rf"transactions\[0\]\.amount.*{reason}"):
+        parse(PaymentEvent, _payment(amount=bad))

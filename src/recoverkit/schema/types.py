@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, PlainValidator, WithJsonSchema
 
 from recoverkit.schema.money import is_currency
 
@@ -43,32 +43,32 @@ _KNOWN_CODES: set[str] = set()
 MAX_AMOUNT_DIGITS = 15
 
 
-def _json_number(value: object) -> object:
-    if value.__class__ is Decimal:  # the common case (a plugin's to_major): checked first
-        return _digits_checked(value)
-    # Recover sends and takes amounts as JSON numbers, never strings: "49.99" is refused.
-    if isinstance(value, str):
-        raise ValueError("an amount must be a JSON number, not a string")
-    # A JSON number arrives here as a float; repr() gives the shortest text that round-trips,
-    # which is the text that was on the wire (exact up to 15 significant digits).
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return value  # refused by the field as not finite
-        value = Decimal(repr(value))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        value = Decimal(value)
-    if isinstance(value, Decimal):
-        return _digits_checked(value)
-    return value
-
-
-def _digits_checked(value: Decimal) -> Decimal:
-    if value.is_finite():
-        digits = len(value.as_tuple().digits)
-        if digits > MAX_AMOUNT_DIGITS:
-            raise ValueError(
-                f"an amount may have at most {MAX_AMOUNT_DIGITS} digits, this one has {digits}"
-            )
+def _amount(value: object) -> Decimal:
+    """The whole check of an amount, in one call (the wire models build one per transaction)."""
+    if value.__class__ is not Decimal:
+        # Recover sends and takes amounts as JSON numbers, never strings: "49.99" is refused.
+        if isinstance(value, str):
+            raise ValueError("an amount must be a JSON number, not a string")
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError("an amount must be a finite number")
+            # A JSON number arrives as a float; repr() gives the shortest text that round-trips,
+            # which is the text that was on the wire (exact up to 15 significant digits).
+            value = Decimal(repr(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)
+        elif not isinstance(value, Decimal):
+            raise ValueError(f"an amount must be a JSON number, not {type(value).__name__}")
+    assert isinstance(value, Decimal)
+    if not value.is_finite():
+        raise ValueError("an amount must be a finite number")
+    if value < 0:
+        raise ValueError("an amount must not be negative")
+    digits = len(value.as_tuple().digits)
+    if digits > MAX_AMOUNT_DIGITS:
+        raise ValueError(
+            f"an amount may have at most {MAX_AMOUNT_DIGITS} digits, this one has {digits}"
+        )
     return value
 
 
@@ -87,8 +87,8 @@ CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
 #: (:func:`~recoverkit.schema.money.wire_amount`).
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_json_number),
-    Field(ge=0, allow_inf_nan=False),
-    # What travels, in both directions: a JSON number (a string is refused, see _json_number).
+    # One Python call does every check (pydantic's Decimal validation would add a second pass).
+    PlainValidator(_amount),
+    # What travels, in both directions: a JSON number (a string is refused, see _amount).
     WithJsonSchema({"type": "number", "minimum": 0}),
 ]
