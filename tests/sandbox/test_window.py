@@ -21,9 +21,11 @@ from recoverkit.sandbox.policies import (
     InvoiceAttempt,
     PolicyContext,
     Retry,
+    RetryPolicy,
     Stop,
     guarded_next_attempt,
 )
+from recoverkit.sandbox.policies.adaptive import AdaptivePolicy
 from recoverkit.sandbox.policies.slots import daily_slot
 
 DAY = timedelta(days=1)
@@ -90,7 +92,7 @@ def _some_permissible_slot(ctx: PolicyContext, rules: NetworkRules) -> bool:
     now_after_last=st.floats(min_value=0, max_value=6),
     offset_hours=st.one_of(st.none(), st.integers(min_value=-11, max_value=12)),
     country=st.sampled_from([None, "US", "GB", "DE", "BR"]),
-    policy_name=st.sampled_from(["fixed", "rules"]),
+    policy_name=st.sampled_from(["fixed", "rules", "adaptive"]),
 )
 def test_no_stop_caused_by_the_window_while_a_permissible_slot_remains(
     isos: list[str],
@@ -118,11 +120,12 @@ def test_no_stop_caused_by_the_window_while_a_permissible_slot_remains(
         country=country,
     )
     rules = NetworkRules()
-    policy = (
-        FixedSchedule((1, 3, 5, 7, 40))
-        if policy_name == "fixed"
-        else DeclineAwarePolicy(max_retries=6)
-    )
+    policies: dict[str, RetryPolicy] = {
+        "fixed": FixedSchedule((1, 3, 5, 7, 40)),
+        "rules": DeclineAwarePolicy(max_retries=6),
+        "adaptive": AdaptivePolicy(max_retries=6),
+    }
+    policy = policies[policy_name]
     proposal = policy.next_attempt(ctx)
     guarded = guarded_next_attempt(policy, ctx, rules)
     if isinstance(proposal, Retry):
