@@ -15,9 +15,17 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -125,6 +133,16 @@ class Settings(BaseSettings):
     retry_results: EndpointAuth = Field(default_factory=EndpointAuth)
     end_of_dunning: EndpointAuth = Field(default_factory=EndpointAuth)
     end_of_dunning_policy: EndOfDunningPolicy = EndOfDunningPolicy.NONE
+
+    # -- logging (docs/operations.md "What the logs say") --------------------------------------
+    #: ``text``: one human-readable line per event; ``json``: one JSON object per line.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    ] = "INFO"
+    #: One line per HTTP request the service answers (uvicorn's access log).
+    access_log: bool = False
 
     # -- receiver -----------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -27,6 +27,10 @@ class RecoverStandIn:
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay  # seconds before each answer (keeps requests in flight)
+        self.status = 200  # set to 503 (say) to play an outage; calls are counted either way
+        self.refuse: set[str] = set()  # invoice ids answered 400 (a dead letter)
+        self.calls: Counter[int] = Counter()  # HTTP calls by the status answered
+        self.idempotency_keys: Counter[str] = Counter()
         self.invoices: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.port = free_port()
@@ -39,7 +43,15 @@ class RecoverStandIn:
         body = json.loads(await request.body())
         if self.delay:
             await asyncio.sleep(self.delay)
+        invoice = body.get("invoice", {}).get("id") if isinstance(body, dict) else None
+        status = 400 if invoice in self.refuse else self.status
         with self._lock:
+            self.calls[status] += 1
+            if status != 200:
+                return JSONResponse({"message": f"stand-in answers {status}"}, status_code=status)
+            key = request.headers.get("idempotency-key")
+            if key is not None:
+                self.idempotency_keys[key] += 1
             self.invoices[body["invoice"]["id"]] += 1
             n = sum(self.invoices.values())
         return JSONResponse({"message": "Request submitted for processing", "request_id": f"r{n}"})

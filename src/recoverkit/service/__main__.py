@@ -7,7 +7,6 @@ Options mirror ``recoverkit serve``; ``--plugin module:attr`` registers extra pl
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -26,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-only", action="store_true", help="worker only, no HTTP")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:ATTR")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Recover call is noise
+    # Logging is configured from the settings (log_format, log_level) by run_server/run_worker.
     try:
         settings = load_settings(args.config)
         plugins = load_plugins(args.plugin)

@@ -34,7 +34,7 @@ from recoverkit.service import merchant
 from recoverkit.service.http import BodyTimeout, BodyTooLarge, detail, one_line, read_body
 from recoverkit.service.ingest import InboxWriter
 from recoverkit.service.metrics import Metrics
-from recoverkit.service.runtime import ProviderRegistry, build_client, utcnow
+from recoverkit.service.runtime import ProviderRegistry, build_client, startup_summary, utcnow
 from recoverkit.service.state import ServiceState
 from recoverkit.service.worker import Worker
 from recoverkit.store import current_revision, head_revision
@@ -173,6 +173,10 @@ def create_app(
                 raise ConfigurationError(f"cannot start: {detail}")
         thread: threading.Thread | None = None
         built_client = False
+        message, fields = startup_summary(
+            settings, state.providers.names(), "in-process" if want_worker else "off"
+        )
+        log.info(message, extra=fields)
         if want_worker:
             if state.client is None:
                 state.client = build_client(settings)

@@ -131,6 +131,13 @@ async def retry_status(request: Request) -> Response:
         metrics.labels("retry_status", "error").inc()
         return detail(500, SERVER_ERROR)
     metrics.labels("retry_status", "retry" if status.retry else "no_retry").inc()
+    log.info(
+        "RetryStatus for invoice %s: %s%s",
+        invoice_id,
+        "retry" if status.retry else "no retry",
+        f" ({status.reason})" if status.reason else "",
+        extra={"event": "retry_status", "invoice_id": invoice_id, "retry": status.retry},
+    )
     # What leaves for Recover passes the card-data scrubber too (a plugin's reason or metadata).
     answer = redact.scrub_json(dumps(status), event=f"retry_status/{invoice_id}", path="response")
     return Response(answer, media_type="application/json")
@@ -171,6 +178,39 @@ def _apply(state: ServiceState, kind: Kind, message: RetryResults | EndOfDunning
         final = "recovered" if message.recovered else "dunning_ended"
         repo.set_ledger_state(state.engine, invoice.invoice_id, final, utcnow())
         state.plugins.on_end_of_dunning(message, invoice)
+
+
+def _count_and_log(
+    state: ServiceState,
+    kind: Kind,
+    message: RetryResults | EndOfDunning,
+    dedupe_id: str,
+    outcome: Literal["delivered", "replay"],
+) -> None:
+    """Count a Retry Results / End of Dunning delivery and log the operator's line for it."""
+    state.metrics.recover_webhooks.labels(kind, outcome).inc()
+    if outcome == "replay":
+        log.info(
+            "%s for invoice %s: replay of a delivery already applied (dedupe id %s), ignored",
+            kind,
+            message.invoice_id,
+            dedupe_id,
+            extra={"event": kind, "invoice_id": message.invoice_id, "dedupe_id": dedupe_id},
+        )
+        return
+    if isinstance(message, RetryResults):
+        done = f"retry {'succeeded' if message.success else 'failed'}, PSP reconciled"
+    else:
+        policy = state.settings.end_of_dunning_policy.value
+        done = "recovered" if message.recovered else f"not recovered, action {policy}"
+    log.info(
+        "%s for invoice %s applied: %s (dedupe id %s)",
+        kind,
+        message.invoice_id,
+        done,
+        dedupe_id,
+        extra={"event": kind, "invoice_id": message.invoice_id, "dedupe_id": dedupe_id},
+    )
 
 
 async def _recover_webhook(request: Request, kind: Kind) -> Response:
@@ -236,7 +276,7 @@ async def _recover_webhook(request: Request, kind: Kind) -> Response:
         message_key=key,
     )
     if seen == "done":
-        metrics.labels(kind, "replay").inc()
+        _count_and_log(state, kind, message, dedupe_id, "replay")
         return Response(dumps(WebhookAck()), media_type="application/json")
     if seen == "processing":
         return detail(409, "this delivery is being processed; deliver again later")
@@ -252,7 +292,7 @@ async def _recover_webhook(request: Request, kind: Kind) -> Response:
         metrics.labels(kind, "error").inc()
         return detail(500, f"Event not delivered: {type(exc).__name__}")
     await run_in_threadpool(repo.complete_butter_webhook, state.engine, dedupe_id, key)
-    metrics.labels(kind, "delivered").inc()
+    _count_and_log(state, kind, message, dedupe_id, "delivered")
     return Response(json.dumps({"detail": WebhookAck().detail}), media_type="application/json")
 
 

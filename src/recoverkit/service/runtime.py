@@ -5,6 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
 
 from recoverkit.client import RecoverClient
 from recoverkit.config import Settings, provider_overrides
@@ -12,7 +17,7 @@ from recoverkit.errors import ConfigurationError, UnknownProviderError
 from recoverkit.plugins import Plugins
 from recoverkit.provider import Provider
 
-__all__ = ["ProviderRegistry", "build_client", "utcnow"]
+__all__ = ["ProviderRegistry", "build_client", "startup_summary", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -89,3 +94,45 @@ def build_client(settings: Settings) -> RecoverClient:
         max_attempts=settings.recover_max_attempts,
         max_connections=max(settings.recover_concurrency, 4),
     )
+
+
+def _database(url: str) -> str:
+    """``postgresql 10.0.0.5/recoverkit`` or ``sqlite recoverkit.db``: never the password."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return "unparseable database_url"
+    where = f"{parsed.host}/{parsed.database}" if parsed.host else str(parsed.database or "")
+    return f"{parsed.get_backend_name()} {where}".strip()
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+
+
+def startup_summary(
+    settings: Settings, providers: list[str], worker: str
+) -> tuple[str, dict[str, Any]]:
+    """The start-up log line and its fields: what runs, against what — never a credential."""
+    try:
+        release = version("recoverkit")
+    except PackageNotFoundError:  # pragma: no cover - a source checkout without metadata
+        release = "unknown"
+    fields: dict[str, Any] = {
+        "event": "startup",
+        "version": release,
+        "providers": ",".join(providers) or "-",
+        "database": _database(settings.database_url),
+        "recover": _host(settings.recover_base_url),
+        "worker": worker,
+        "retry_status_auth": settings.retry_status.configured,
+        "retry_results_auth": settings.retry_results.configured,
+        "end_of_dunning_auth": settings.end_of_dunning.configured,
+        "end_of_dunning_policy": str(settings.end_of_dunning_policy.value),
+    }
+    message = (
+        f"recoverkit {release} starting: providers {fields['providers']}, database "
+        f"{fields['database']}, Recover {fields['recover']}, worker {worker}"
+    )
+    return message, fields

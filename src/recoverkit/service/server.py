@@ -14,13 +14,14 @@ from sqlalchemy import Engine
 
 from recoverkit.config import Settings
 from recoverkit.errors import ConfigurationError
+from recoverkit.logs import configure_logging
 from recoverkit.plugins import Plugins
 from recoverkit.service.app import create_app
-from recoverkit.service.runtime import ProviderRegistry, build_client
+from recoverkit.service.runtime import ProviderRegistry, build_client, startup_summary
 from recoverkit.service.worker import Worker
 from recoverkit.store import crypto, is_current, make_engine
 
-__all__ = ["engine_for", "load_plugins", "run_server", "run_worker"]
+__all__ = ["engine_for", "load_plugins", "logging_from", "run_server", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,13 @@ def engine_for(settings: Settings) -> Engine:
     payload encryption keys, when set: docs/security.md)."""
     crypto.configure([k.get_secret_value() for k in settings.payload_encryption_keys])
     return make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+
+
+def logging_from(settings: Settings) -> None:
+    """Configure logging from ``log_format``, ``log_level`` and ``access_log``."""
+    configure_logging(
+        level=settings.log_level, fmt=settings.log_format, access_log=settings.access_log
+    )
 
 
 def load_plugins(extra: Sequence[str] = ()) -> Plugins:
@@ -54,20 +62,23 @@ def run_server(
     run_worker: bool | None = None,
 ) -> None:
     """Serve the app with uvicorn until interrupted (``recoverkit serve``)."""
+    logging_from(settings)
     engine = engine_for(settings)
     app = create_app(settings, plugins, engine, run_worker=run_worker)
     uvicorn.run(
         app,
         host=host or settings.host,
         port=settings.port if port is None else port,
-        log_level="info",
-        access_log=False,
+        log_config=None,  # ours (logging_from), not uvicorn's
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
         lifespan="on",
     )
 
 
 def run_worker(settings: Settings, plugins: Plugins, stop: threading.Event | None = None) -> None:
     """Run a standalone worker until SIGINT/SIGTERM (``recoverkit worker``)."""
+    logging_from(settings)
     engine = engine_for(settings)
     if not is_current(engine):
         raise ConfigurationError("database migrations are not current: run recoverkit db upgrade")
@@ -80,11 +91,14 @@ def run_worker(settings: Settings, plugins: Plugins, stop: threading.Event | Non
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     client = build_client(settings)
+    providers = ProviderRegistry(settings, plugins)
+    message, fields = startup_summary(settings, providers.names(), "standalone")
+    log.info(message, extra=fields)
     worker = Worker(
         settings=settings,
         plugins=plugins,
         engine=engine,
-        providers=ProviderRegistry(settings, plugins),
+        providers=providers,
         client=client,
     )
     try:

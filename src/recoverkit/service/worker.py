@@ -49,6 +49,7 @@ from recoverkit.provider import ProviderEvent, Translation
 from recoverkit.schema import PaymentEvent, dumps
 from recoverkit.service.breaker import CircuitBreaker, State
 from recoverkit.service.metrics import Metrics
+from recoverkit.service.psp_names import check_psp_names
 from recoverkit.service.retention import RetentionSchedule
 from recoverkit.service.runtime import ProviderRegistry, utcnow
 from recoverkit.store import inbox, outbox, repo
@@ -313,6 +314,7 @@ class Worker:
             invoice_id = None
             if isinstance(body, PaymentEvent):
                 body = self.plugins.amend_payment_event(event, body)
+                check_psp_names(body, self.settings.extra_psp_names)
                 entries.append(ledger_entry(event.provider, event, body))
                 invoice_id = body.invoice.id
             messages.append(
@@ -334,12 +336,22 @@ class Worker:
         self.metrics.translation_errors.labels(event.provider).inc()
         final = attempts >= s.inbox_max_attempts
         log.warning(
-            "translating %r failed (attempt %d%s): %s",
-            event,
+            "translating %s event %s (%s) failed (attempt %d%s): %s",
+            event.provider,
+            event.dedupe_key,
+            event.type,
             attempts,
             ", giving up" if final else "",
             exc,
             exc_info=not isinstance(exc, RecoverkitError),
+            extra={
+                "event": "translation_failed",
+                "provider": event.provider,
+                "event_type": event.type,
+                "dedupe_key": event.dedupe_key,
+                "attempt": attempts,
+                "final": final,
+            },
         )
         delay = backoff_delay(attempts, base=s.outbox_backoff_base, cap=s.outbox_backoff_cap)
         return {
