@@ -263,3 +263,93 @@ def _decline() -> NormalizedDecline:
         iso_response_code="51",
         network="visa",
     )
+
+
+# -- the sandbox's own crash recovery ------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """Raised at a chosen point to stop the sandbox as ``kill -9`` would: no cleanup runs."""
+
+
+def _kill_once_at(obj: object, name: str, when: Callable[..., bool] = lambda *a, **k: True) -> None:
+    original = getattr(obj, name)
+    fired = []
+
+    def dying(*args: object, **kwargs: object) -> object:
+        if not fired and when(*args, **kwargs):
+            fired.append(True)
+            raise Killed(name)
+        return original(*args, **kwargs)
+
+    setattr(obj, name, dying)
+
+
+def _crash(sandbox: Sandbox) -> None:
+    try:
+        sandbox.run_until_idle()
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the sandbox was not killed")
+    sandbox.stop()
+
+
+def test_killed_right_after_a_charge_answer_a_restart_completes_that_attempt(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [_decline(), True]
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    sandbox.run_until_idle()  # plans attempt 1
+    # The decline of attempt 1 is recorded, then the process dies before anything else.
+    _kill_once_at(sandbox.book, "record_card_attempt")
+    clock.advance(timedelta(days=1, hours=1))
+    _crash(sandbox)
+    (attempt,) = sandbox.book.attempts_of("inv_1")
+    assert attempt.finished_at is not None
+    assert sandbox.book.invoice("inv_1").attempts == 0  # type: ignore[union-attr]
+
+    restarted = make_sandbox()
+    _run_days(restarted, clock, 10)
+    keys = [call.idempotency_key for call in issuer.calls]
+    assert keys == ["recoverkit-sandbox:inv_1:1", "recoverkit-sandbox:inv_1:2"]  # no re-charge
+    assert len(issuer.charged) == 2
+    assert merchant.retry_status_calls == ["inv_1"] * 2  # not asked again for attempt 1
+    results = merchant.of_kind("retry_results")
+    assert [r["success"] for r in results] == [False, True]  # attempt 1's result, once
+    assert [r["dunning_complete"] for r in results] == [False, True]
+    invoice = restarted.book.invoice("inv_1")
+    assert invoice is not None
+    assert (invoice.state, invoice.attempts) == ("recovered", 2)
+
+
+def test_killed_before_the_retry_result_was_queued_a_restart_queues_it_once(
+    make_sandbox: Callable[..., Sandbox],
+    clock: SimulatedClock,
+    issuer: ScriptedIssuer,
+    merchant: RecordingMerchant,
+) -> None:
+    issuer.script = [_decline(), True]
+    sandbox = make_sandbox()
+    _ingest(sandbox, failed_payment())
+    sandbox.run_until_idle()  # plans attempt 1
+    # The invoice is advanced to its next attempt, then the process dies before queueing.
+    _kill_once_at(sandbox.engine, "_queue", lambda kind, *a, **k: kind == "retry_results")
+    clock.advance(timedelta(days=1, hours=1))
+    _crash(sandbox)
+    assert sandbox.book.invoice("inv_1").attempts == 1  # type: ignore[union-attr]
+    assert merchant.of_kind("retry_results") == []
+
+    restarted = make_sandbox()
+    restarted.run_until_idle()
+    restarted.run_until_idle()  # a second pass finds nothing more to complete
+    assert [r["success"] for r in merchant.of_kind("retry_results")] == [False]
+    _run_days(restarted, clock, 10)
+    results = merchant.of_kind("retry_results")
+    assert [r["success"] for r in results] == [False, True]
+    assert [r["dunning_complete"] for r in results] == [False, True]
+    assert len(issuer.charged) == 2

@@ -6,18 +6,28 @@ invoice. Before charging it asks the merchant's RetryStatus endpoint and obeys `
 ``execute_retry`` with an idempotency key derived from (invoice, attempt). An attempt row is
 written before the PSP call; a crash leaves it unfinished and the next step re-runs it with the
 same key, so a customer is never charged twice.
+
+A crash *after* the PSP's answer was recorded but before the invoice was advanced (or before its
+Retry Result was queued) is completed on restart: the next step finds the finished attempt the
+invoice has not counted yet and applies it instead of asking for a new charge, and the first tick
+of a process queues any Retry Result a finished attempt still lacks. A Retry Result's dedupe id
+is derived from the attempt's idempotency key and unique in the store, so completing twice still
+queues it once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from recoverkit.declines import NormalizedDecline
 from recoverkit.errors import ProviderError
@@ -30,6 +40,7 @@ from recoverkit.sandbox.policies.base import (
 )
 from recoverkit.sandbox.server import store
 from recoverkit.sandbox.server.context import decline_from_dict, policy_context
+from recoverkit.sandbox.server.dunning import DUE_STATES as DUE_INVOICE_STATES
 from recoverkit.sandbox.server.dunning import DunningBook, InvoiceState
 from recoverkit.sandbox.server.merchant import (
     InvoiceUnknownError,
@@ -40,9 +51,14 @@ from recoverkit.sandbox.server.merchant import (
 from recoverkit.sandbox.server.settings import SandboxSettings
 from recoverkit.schema import EndOfDunning, PspTransaction, RetryResults, dumps
 
-__all__ = ["DunningEngine"]
+__all__ = ["DunningEngine", "retry_results_dedupe_id"]
 
 logger = logging.getLogger("recoverkit.sandbox")
+
+
+def retry_results_dedupe_id(idempotency_key: str) -> str:
+    """The Retry Result's dedupe id for an attempt: 32 hex characters, the same every time."""
+    return hashlib.sha256(f"retry_results:{idempotency_key}".encode()).hexdigest()[:32]
 
 
 class DunningEngine:
@@ -63,12 +79,16 @@ class DunningEngine:
         self.providers = providers
         self.merchant = merchant
         self.worker = uuid.uuid4().hex[:12]
+        self._swept = False
 
     # -- the loop -------------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> int:
         """Run every due step and delivery once; return how many things happened."""
         done = 0
+        if not self._swept:  # a previous process may have died between a charge and its webhook
+            done += self.complete_finished_attempts(now)
+            self._swept = True
         for invoice_id in self.book.due(now):
             if self.book.claim(invoice_id, self.worker, now, self.settings.claim_ttl):
                 try:
@@ -134,6 +154,16 @@ class DunningEngine:
     # -- attempting -----------------------------------------------------------------------------
 
     def _attempt(self, invoice: InvoiceState, now: datetime) -> None:
+        finished = self._uncounted_attempt(invoice)
+        if finished is not None:  # a crash after the PSP's answer: apply it, charge nothing
+            instruction, result = self._replayed(invoice, finished)
+            logger.warning(
+                "sandbox: completing attempt %d of invoice %s, answered before a crash",
+                finished.attempt_no,
+                invoice.invoice_id,
+            )
+            self._record(invoice, instruction, result, now, already_finished=True)
+            return
         pending = self.book.unfinished_attempt(invoice.invoice_id)
         if pending is not None:  # a crash mid-call: same key, never a new charge
             instruction = self._instruction(
@@ -165,6 +195,76 @@ class DunningEngine:
             self.book.release(invoice.invoice_id, next_attempt_at=now + timedelta(minutes=10))
             return
         self._record(invoice, instruction, result, now)
+
+    def _uncounted_attempt(self, invoice: InvoiceState) -> Any | None:
+        """A finished attempt with a PSP answer that the invoice has not counted yet."""
+        for row in reversed(self.book.attempts_of(invoice.invoice_id)):
+            if row.finished_at is not None and row.attempt_no > invoice.attempts:
+                return row
+        return None
+
+    def _replayed(self, invoice: InvoiceState, row: Any) -> tuple[RetryInstruction, RetryAttempt]:
+        """The instruction and the PSP's answer of a recorded attempt."""
+        instruction = self._instruction(
+            invoice, row.attempt_no, row.idempotency_key, Decimal(row.amount), row.payment_method_id
+        )
+        result = RetryAttempt(
+            success=bool(row.success),
+            psp_transaction_id=row.psp_transaction_id,
+            amount=Decimal(row.amount),
+            currency=row.currency,
+            payment_method_id=row.payment_method_id,
+            network_transaction_id=row.network_transaction_id,
+            decline=decline_from_dict(json.loads(row.decline)) if row.decline else None,
+            created_at=row.finished_at,
+        )
+        return instruction, result
+
+    def complete_finished_attempts(self, now: datetime) -> int:
+        """Queue the Retry Result of every counted, finished attempt that lacks one.
+
+        Only an invoice's latest attempt can lack it (the crash came between advancing the
+        invoice and queueing); attempts the invoice has not counted are completed by its next
+        step. Returns how many Retry Results were queued.
+        """
+        a, inv, w = store.attempts.c, store.invoices.c, store.webhooks.c
+        with self.book.engine.connect() as conn:
+            rows = conn.execute(
+                select(store.attempts, inv.state.label("invoice_state"))
+                .join(store.invoices, inv.invoice_id == a.invoice_id)
+                .where(a.finished_at.is_not(None), a.attempt_no == inv.attempts)
+            ).all()
+            if not rows:
+                return 0
+            # Each attempt queues one Retry Result, so an invoice with fewer Retry Results than
+            # counted attempts lost its latest one.
+            counted = conn.execute(
+                select(w.invoice_id, func.count())
+                .where(
+                    w.kind == "retry_results",
+                    w.invoice_id.in_({r.invoice_id for r in rows}),
+                )
+                .group_by(w.invoice_id)
+            ).all()
+        sent = {str(invoice_id): int(n) for invoice_id, n in counted}
+        queued = 0
+        for row in rows:
+            if sent.get(row.invoice_id, 0) >= row.attempt_no:
+                continue
+            invoice = self.book.invoice(row.invoice_id)
+            if invoice is None:
+                continue
+            instruction, result = self._replayed(invoice, row)
+            complete = row.invoice_state not in DUE_INVOICE_STATES
+            logger.warning(
+                "sandbox: queueing the Retry Result of attempt %d of invoice %s (lost in a crash)",
+                row.attempt_no,
+                row.invoice_id,
+            )
+            queued += self._retry_results(
+                invoice, instruction, result, now, dunning_complete=complete
+            )
+        return queued
 
     def _instruction(
         self, invoice: InvoiceState, attempt: int, key: str, amount: Decimal, pm: str
@@ -210,17 +310,20 @@ class DunningEngine:
         instruction: RetryInstruction,
         result: RetryAttempt,
         now: datetime,
+        *,
+        already_finished: bool = False,
     ) -> None:
         decline = result.decline
-        self.book.finish_attempt(
-            instruction.idempotency_key,
-            finished_at=now,
-            success=result.success,
-            psp_transaction_id=result.psp_transaction_id,
-            network_transaction_id=result.network_transaction_id,
-            decline=json.dumps(decline.to_dict()) if decline else None,
-            error=None,
-        )
+        if not already_finished:
+            self.book.finish_attempt(
+                instruction.idempotency_key,
+                finished_at=now,
+                success=result.success,
+                psp_transaction_id=result.psp_transaction_id,
+                network_transaction_id=result.network_transaction_id,
+                decline=json.dumps(decline.to_dict()) if decline else None,
+                error=None,
+            )
         pm = instruction.payment_method_id or invoice.payment_method_id
         self.book.record_card_attempt(
             ref=f"{invoice.psp}:{result.psp_transaction_id or instruction.idempotency_key}",
@@ -252,7 +355,7 @@ class DunningEngine:
         now: datetime,
         *,
         dunning_complete: bool,
-    ) -> None:
+    ) -> int:
         body = RetryResults(
             timestamp=now,
             butter_id=str(uuid.uuid4().int % 10**19),
@@ -276,7 +379,8 @@ class DunningEngine:
             dunning_complete=dunning_complete,
             custom=invoice.custom,
         )
-        self._queue("retry_results", invoice.invoice_id, dumps(body), now)
+        key = retry_results_dedupe_id(instruction.idempotency_key)
+        return self._queue("retry_results", invoice.invoice_id, dumps(body), now, dedupe_id=key)
 
     def _end(
         self,
@@ -300,19 +404,26 @@ class DunningEngine:
             updated_at=now,
         )
 
-    def _queue(self, kind: str, invoice_id: str, body: str, now: datetime) -> None:
-        with self.book.engine.begin() as conn:
-            conn.execute(
-                insert(store.webhooks).values(
-                    kind=kind,
-                    invoice_id=invoice_id,
-                    dedupe_id=new_dedupe_id(),
-                    body=body,
-                    created_at=now,
-                    next_try_at=now,
-                    tries=0,
+    def _queue(
+        self, kind: str, invoice_id: str, body: str, now: datetime, dedupe_id: str | None = None
+    ) -> int:
+        """Queue a webhook; 0 when one with the same ``dedupe_id`` is already queued."""
+        try:
+            with self.book.engine.begin() as conn:
+                conn.execute(
+                    insert(store.webhooks).values(
+                        kind=kind,
+                        invoice_id=invoice_id,
+                        dedupe_id=dedupe_id or new_dedupe_id(),
+                        body=body,
+                        created_at=now,
+                        next_try_at=now,
+                        tries=0,
+                    )
                 )
-            )
+        except IntegrityError:
+            return 0
+        return 1
 
     def deliver_webhooks(self, now: datetime, limit: int = 50) -> int:
         """Deliver due webhooks; a failure is retried every ``redelivery_interval`` for
