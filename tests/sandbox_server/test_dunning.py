@@ -353,3 +353,42 @@ def test_killed_before_the_retry_result_was_queued_a_restart_queues_it_once(
     assert [r["success"] for r in results] == [False, True]
     assert [r["dunning_complete"] for r in results] == [False, True]
     assert len(issuer.charged) == 2
+
+
+def test_a_restarted_speed_sandbox_resumes_simulated_time_instead_of_going_back(
+    make_sandbox: Callable[..., Sandbox], issuer: ScriptedIssuer, merchant: RecordingMerchant
+) -> None:
+    from sandbox_fakes import START
+
+    from recoverkit.sandbox.server import store
+    from recoverkit.sandbox.server.engine import resume_simulated_clock
+
+    real = [0.0]
+    fast = SimulatedClock(START, speed=86_400, monotonic=lambda: real[0])  # a day per second
+    current = [fast]
+    merchant.now = lambda: current[0].now()  # noqa: PLW0108 - the clock is swapped below
+    sandbox = make_sandbox()
+    resume_simulated_clock(sandbox.engine, fast)
+    _ingest(sandbox, failed_payment())
+    issuer.script = [_decline(), _decline(), True]
+    for _ in range(8):  # four simulated days, one attempt or more
+        real[0] += 0.5
+        sandbox.engine.tick(fast.now())
+    before_kill = fast.now()
+    first = [a.started_at for a in sandbox.book.attempts_of("inv_1")]
+    assert first, "no attempt ran before the restart"
+    sandbox.stop()
+
+    # The restarted process's clock starts again from the wall clock (here: START).
+    again = SimulatedClock(START, speed=86_400, monotonic=lambda: real[0])
+    current[0] = again
+    restarted = make_sandbox()
+    resume_simulated_clock(restarted.engine, again)
+    assert again.now() >= before_kill  # resumed, not back at START
+    assert store.resume_time(restarted.book.engine) == before_kill
+    for _ in range(16):
+        real[0] += 0.5
+        restarted.engine.tick(again.now())
+    started = [a.started_at for a in restarted.book.attempts_of("inv_1")]
+    assert len(started) > len(first)
+    assert started == sorted(started)  # no attempt starts "before" an earlier one

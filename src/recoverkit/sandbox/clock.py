@@ -86,6 +86,17 @@ class SimulatedClock:
             self._base += step
         return self.now()
 
+    def advance_to(self, at: datetime) -> datetime:
+        """Move the clock forward to ``at`` if it is behind (never backwards); the new time.
+
+        A restarted ``--speed`` sandbox resumes from the simulated time its store last saw.
+        """
+        behind = at - self.now()
+        if behind > timedelta(0):
+            with self._lock:
+                self._base += behind
+        return self.now()
+
     def sleep(self, seconds: float) -> None:
         """Frozen: advance instantly. Compressed: wait ``seconds / speed`` real seconds."""
         if seconds <= 0:

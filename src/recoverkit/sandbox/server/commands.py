@@ -134,6 +134,10 @@ def add_server_commands(sandbox_app: typer.Typer) -> None:
             providers=provider_factory(config),
             clock=clock,
         )
+        if isinstance(clock, SimulatedClock):  # simulated time never goes back after a restart
+            from recoverkit.sandbox.server.engine import resume_simulated_clock
+
+            resume_simulated_clock(sandbox.engine, clock)
         sandbox.run_in_background(poll)
         try:
             uvicorn.run(sandbox.app, host=host, port=port, log_level="warning")

@@ -33,6 +33,7 @@ from recoverkit.declines import NormalizedDecline
 from recoverkit.errors import ProviderError
 from recoverkit.provider import InvoiceRef, Provider, RetryAttempt, RetryInstruction
 from recoverkit.rules import NetworkRules
+from recoverkit.sandbox.clock import SimulatedClock
 from recoverkit.sandbox.policies.base import (
     Retry,
     RetryPolicy,
@@ -51,9 +52,19 @@ from recoverkit.sandbox.server.merchant import (
 from recoverkit.sandbox.server.settings import SandboxSettings
 from recoverkit.schema import EndOfDunning, PspTransaction, RetryResults, dumps
 
-__all__ = ["DunningEngine", "retry_results_dedupe_id"]
+__all__ = ["DunningEngine", "resume_simulated_clock", "retry_results_dedupe_id"]
 
 logger = logging.getLogger("recoverkit.sandbox")
+
+
+def resume_simulated_clock(engine: DunningEngine, clock: SimulatedClock) -> None:
+    """Start ``clock`` no earlier than the latest simulated time the store saw, and save it on
+    every tick from now on (``sandbox serve --speed``)."""
+    db = engine.book.engine
+    at = store.resume_time(db)
+    if at is not None:
+        clock.advance_to(at)
+    engine.clock_saver = lambda now: store.save_clock(db, now)
 
 
 def retry_results_dedupe_id(idempotency_key: str) -> str:
@@ -80,12 +91,16 @@ class DunningEngine:
         self.merchant = merchant
         self.worker = uuid.uuid4().hex[:12]
         self._swept = False
+        #: Called with ``now`` on every tick (``serve --speed`` saves the simulated clock).
+        self.clock_saver: Callable[[datetime], None] | None = None
 
     # -- the loop -------------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> int:
         """Run every due step and delivery once; return how many things happened."""
         done = 0
+        if self.clock_saver is not None:
+            self.clock_saver(now)
         if not self._swept:  # a previous process may have died between a charge and its webhook
             done += self.complete_finished_attempts(now)
             self._swept = True

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -26,6 +28,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
 )
 
 from recoverkit.store.tables import UTCDateTime
@@ -161,6 +167,42 @@ policy_state = Table(
     Column("observations", Integer, nullable=False, default=0),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+clock_state = Table(
+    "sandbox_clock",
+    metadata,
+    Column("name", String(32), primary_key=True),  # "simulated"
+    Column("at", UTCDateTime, nullable=False),  # the simulated time last seen by the engine
+)
+
+
+def save_clock(engine: Engine, at: datetime) -> None:
+    """Remember the simulated time (``--speed``), so a restart never moves it backwards."""
+    c = clock_state.c
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(clock_state).where(c.name == "simulated", c.at < at).values(at=at)
+        ).rowcount
+        if not done and conn.execute(select(c.name).where(c.name == "simulated")).first() is None:
+            conn.execute(insert(clock_state).values(name="simulated", at=at))
+
+
+def resume_time(engine: Engine) -> datetime | None:
+    """The latest simulated time the store has seen: the saved clock or any recorded event.
+
+    The recorded times cover a crash between two saves of the clock.
+    """
+    with engine.connect() as conn:
+        times = [
+            conn.execute(select(func.max(clock_state.c.at))).scalar(),
+            conn.execute(select(func.max(attempts.c.started_at))).scalar(),
+            conn.execute(select(func.max(attempts.c.finished_at))).scalar(),
+            conn.execute(select(func.max(webhooks.c.created_at))).scalar(),
+            conn.execute(select(func.max(invoices.c.updated_at))).scalar(),
+        ]
+    found = [t for t in times if t is not None]
+    return max(found) if found else None
 
 
 def create_tables(engine: Engine) -> None:
