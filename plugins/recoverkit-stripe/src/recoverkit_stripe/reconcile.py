@@ -2,10 +2,14 @@
 
 Both are idempotent by construction: they read the object first and only write what differs, so a
 redelivered webhook (Recover redelivers every 12 hours for 7 days) changes nothing the second time.
+Every write also carries a deterministic Stripe idempotency key derived from Recover's delivery
+(:func:`delivery_key`), so two deliveries racing past the read — or a retry after a lost answer —
+make one write at Stripe.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -18,7 +22,7 @@ from recoverkit_stripe.shapes import invoice_subscription_id
 
 logger = logging.getLogger("recoverkit_stripe.reconcile")
 
-__all__ = ["end_dunning", "reconcile", "result_metadata"]
+__all__ = ["delivery_key", "end_dunning", "reconcile", "result_metadata"]
 
 #: Prefixes of Stripe objects that can carry a payment; anything else was collected elsewhere.
 _STRIPE_PAYMENT_PREFIXES = ("ch_", "py_", "pi_")
@@ -50,6 +54,18 @@ def _collected_elsewhere(result: RetryResults) -> bool:
     return bool(successful) and not any(t.startswith(_STRIPE_PAYMENT_PREFIXES) for t in successful)
 
 
+def delivery_key(action: str, message: RetryResults | EndOfDunning) -> str:
+    """``recoverkit:<action>:<id>``: the same for every delivery of one Recover message.
+
+    Retry Results carry Recover's ``butter_id``; an End of Dunning notice has none, so its invoice
+    id and timestamp (both fixed for one notice) are hashed.
+    """
+    if isinstance(message, RetryResults):
+        return f"recoverkit:{action}:{message.butter_id}"
+    ident = f"{message.invoice_id}|{message.timestamp.isoformat()}"
+    return f"recoverkit:{action}:{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
+
+
 def _retrieve_invoice(client: stripe.StripeClient, invoice_id: str) -> dict[str, Any]:
     return _dict(
         call_stripe(
@@ -74,7 +90,7 @@ def reconcile(client: stripe.StripeClient, result: RetryResults, invoice: Invoic
                 lambda: client.v1.invoices.pay(
                     invoice_id,
                     params={"paid_out_of_band": True},
-                    options={"idempotency_key": f"recoverkit:oob:{result.butter_id}"},
+                    options={"idempotency_key": delivery_key("oob", result)},
                 ),
             )
         else:
@@ -91,7 +107,11 @@ def reconcile(client: stripe.StripeClient, result: RetryResults, invoice: Invoic
         call_stripe(
             "annotating the invoice",
             invoice_id,
-            lambda: client.v1.invoices.update(invoice_id, params={"metadata": wanted}),
+            lambda: client.v1.invoices.update(
+                invoice_id,
+                params={"metadata": wanted},
+                options={"idempotency_key": delivery_key("metadata", result)},
+            ),
         )
 
 
@@ -115,14 +135,18 @@ def end_dunning(
             call_stripe(
                 "marking the invoice uncollectible",
                 invoice_id,
-                lambda: client.v1.invoices.mark_uncollectible(invoice_id),
+                lambda: client.v1.invoices.mark_uncollectible(
+                    invoice_id, options={"idempotency_key": delivery_key("uncollectible", notice)}
+                ),
             )
     elif policy is EndOfDunningPolicy.VOID:
         if status in ("open", "uncollectible"):
             call_stripe(
                 "voiding the invoice",
                 invoice_id,
-                lambda: client.v1.invoices.void_invoice(invoice_id),
+                lambda: client.v1.invoices.void_invoice(
+                    invoice_id, options={"idempotency_key": delivery_key("void", notice)}
+                ),
             )
     elif policy is EndOfDunningPolicy.CANCEL_SUBSCRIPTION:
         subscription_id = invoice_subscription_id(data) or invoice.psp_subscription_id
@@ -140,7 +164,9 @@ def end_dunning(
             call_stripe(
                 "cancelling the subscription",
                 subscription_id,
-                lambda: client.v1.subscriptions.cancel(subscription_id),
+                lambda: client.v1.subscriptions.cancel(
+                    subscription_id, options={"idempotency_key": delivery_key("cancel", notice)}
+                ),
             )
     else:
         raise ValueError(f"stripe does not support end-of-dunning policy {policy.value}")
