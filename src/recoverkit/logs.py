@@ -116,6 +116,21 @@ def _formatter(fmt: str) -> logging.Formatter:
     return TextFormatter()
 
 
+class _Stderr(logging.StreamHandler[IO[str]]):
+    """Writes to whatever ``sys.stderr`` is at the time (a CLI test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
@@ -130,7 +145,9 @@ def configure_logging(
 
     Called once per process; calling again replaces the previous handler.
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler[IO[str]] = (
+        logging.StreamHandler(stream) if stream is not None else _Stderr()
+    )
     handler.setFormatter(_formatter(fmt))
     handler.addFilter(CardNumberFilter())
     handler.set_name("recoverkit")

@@ -9,6 +9,7 @@ Errors are one line on stderr.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,12 +28,19 @@ from recoverkit.provider import Capability, ProviderEvent
 from recoverkit.service import retention
 from recoverkit.service.doctor import run_checks
 from recoverkit.service.runtime import ProviderRegistry, utcnow
-from recoverkit.service.server import engine_for, load_plugins, run_server, run_worker
+from recoverkit.service.server import (
+    engine_for,
+    load_plugins,
+    logging_from,
+    run_server,
+    run_worker,
+)
 from recoverkit.store import crypto, current_revision, head_revision, repo, upgrade
 
 __all__ = ["add_service_commands"]
 
 stdout = Console(soft_wrap=True)
+log = logging.getLogger(__name__)
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 ConfigOpt = Annotated[
@@ -283,6 +291,7 @@ def backfill(
 ) -> None:
     """Stream a provider's history into the inbox (the worker forwards it); resumable."""
     settings = _settings(config)
+    logging_from(settings)
     engine = engine_for(settings)
     with _errors():
         instance = ProviderRegistry(settings, load_plugins(plugin or [])).get(provider)
@@ -305,6 +314,13 @@ def backfill(
                     done += len(batch)
                     repo.set_backfill_cursor(engine, provider, position, done, utcnow())
                     bar.advance(task, len(batch))
+                    log.info(
+                        "backfill %s: %d event(s) read, %d new, position saved",
+                        provider,
+                        done,
+                        new,
+                        extra={"event": "backfill_progress", "provider": provider, "read": done},
+                    )
                     batch = []
             new += repo.insert_events(engine, batch, utcnow())
             done += len(batch)
