@@ -104,7 +104,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_webhook(
     upgrade(engine)
     engine.dispose()
     log = tmp_path / "server.log"
-    with RecoverStandIn(delay=0.05) as recover:  # slow enough that rows are in flight
+    with RecoverStandIn(delay=0.2) as recover:  # slower than the burst: rows are in flight
         port = free_port()
         server = start_server(url, recover.base_url, port, log)
         acked: list[str] = []
