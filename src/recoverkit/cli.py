@@ -126,6 +126,13 @@ def cli_errors(provider: str = "") -> Iterator[None]:
         if advice is None:
             raise
         fail(advice)
+    except (RecursionError, UnicodeDecodeError) as exc:  # only hostile input gets these
+        fail(
+            _prefixed(
+                prefix,
+                f"bad input ({type(exc).__name__}): the body nests too deeply or is not valid text",
+            )
+        )
     except Exception as exc:  # a plugin bug must still end in one line, not a traceback
         fail(
             f"{prefix}unexpected {type(exc).__name__}: {_one_line(str(exc))} "

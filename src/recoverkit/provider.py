@@ -7,14 +7,16 @@ Every method is synchronous; the service calls them from worker threads.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recoverkit.declines import NormalizedDecline
@@ -44,6 +46,7 @@ __all__ = [
     "RetryInstruction",
     "Translation",
     "WebhookRequest",
+    "decode_json",
 ]
 
 
@@ -94,6 +97,56 @@ class _Headers(Mapping[str, str]):
         return f"Headers({sorted(self._items)})"
 
 
+#: The deepest JSON nesting :func:`decode_json` accepts. PSP webhooks nest well under 20 levels;
+#: an unsigned field (Adyen's ``additionalData``) could otherwise carry any depth.
+MAX_JSON_DEPTH = 64
+
+
+def decode_json(body: bytes | str, *, provider: str = "", max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """A webhook body as JSON, or :class:`MalformedWebhookError` naming the problem.
+
+    Bytes must be UTF-8. Nesting deeper than ``max_depth`` is refused whether or not it would
+    break the interpreter's recursion limit, so nothing downstream (a recursive walk, a
+    serializer, a worker thread's smaller stack) meets it. ``provider`` prefixes the message.
+    """
+    prefix = f"{provider}: " if provider else ""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedWebhookError(
+                f"{prefix}body is not UTF-8 (byte {exc.start}); webhooks are UTF-8 JSON"
+            ) from None
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        deep = True
+    except ValueError as exc:
+        raise MalformedWebhookError(f"{prefix}body is not valid JSON: {exc}") from None
+    else:
+        # Counting brackets runs at C speed and bounds the depth, so most bodies skip the walk.
+        deep = (
+            isinstance(value, dict | list)
+            and body.count("[") + body.count("{") > max_depth
+            and _deeper_than(value, max_depth)
+        )
+    if deep:
+        raise MalformedWebhookError(f"{prefix}body nests deeper than {max_depth} levels")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
     """A PSP webhook exactly as received: raw body bytes and headers (case-insensitive)."""
@@ -110,12 +163,13 @@ class WebhookRequest:
         """The header's value, or None when absent."""
         return self.headers.get(name)
 
-    def json(self) -> Any:
-        """The body parsed as JSON, or :class:`MalformedWebhookError` naming the problem."""
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedWebhookError(f"body is not valid JSON: {exc}") from None
+    def json(self, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+        """The body parsed as JSON, or :class:`MalformedWebhookError` naming the problem.
+
+        See :func:`decode_json`: bad UTF-8, bad JSON and nesting deeper than ``max_depth`` are
+        all malformed input, never ``UnicodeDecodeError`` or ``RecursionError``.
+        """
+        return decode_json(self.body, max_depth=max_depth)
 
     def __repr__(self) -> str:  # never print a body: it may hold personal data
         return f"WebhookRequest({len(self.body)} bytes, headers={sorted(self.headers)})"
@@ -257,6 +311,25 @@ class ProviderSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
+    #: Largest webhook body ``verify`` and ``parse`` accept, in bytes; a larger one is refused
+    #: before any parsing (the service's ``max_body_bytes`` default, so the CLI and embedded
+    #: use are bounded like the service).
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+
+
+_DEFAULT_MAX_BODY_BYTES = 1_048_576
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _refusing_oversize(method: _Method) -> _Method:
+    @functools.wraps(method)
+    def checked(self: Provider, request: WebhookRequest, *args: Any, **kwargs: Any) -> Any:
+        self.check_body_size(request)
+        return method(self, request, *args, **kwargs)
+
+    checked._checks_body_size = True  # type: ignore[attr-defined]
+    return cast(_Method, checked)
+
 
 class Provider:
     """Base class of a PSP adapter (one subclass per PSP).
@@ -289,9 +362,30 @@ class Provider:
         self.settings = settings if settings is not None else self.settings_class()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every plugin's verify and parse refuse an oversize body before reading it: the check
+        # lives here, once, so no plugin can forget it (the service has its own limit; the CLI
+        # and embedded use have only this one).
         super().__init_subclass__(**kwargs)
         if "currency_exponents" in cls.__dict__:  # declared here, not inherited: register it
             cls.currency_exponents = register_exponents(cls.name, cls.currency_exponents)
+        for name in ("verify", "parse"):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_checks_body_size", False):
+                setattr(cls, name, _refusing_oversize(method))
+
+    def check_body_size(self, request: WebhookRequest) -> None:
+        """Raise :class:`MalformedWebhookError` when the body exceeds ``max_body_bytes``.
+
+        ``verify`` and ``parse`` call it before anything else, in every subclass.
+        """
+        limit = getattr(self.settings, "max_body_bytes", None) or _DEFAULT_MAX_BODY_BYTES
+        if len(request.body) > limit:
+            prefix = self.settings.model_config.get("env_prefix") or "RECOVERKIT_<PROVIDER>_"
+            raise MalformedWebhookError(
+                f"{getattr(self, 'name', '?')}: the webhook body is {len(request.body)} bytes, "
+                f"over the {limit}-byte limit (setting max_body_bytes, {prefix}MAX_BODY_BYTES); "
+                "refused before parsing"
+            )
 
     @classmethod
     def from_overrides(cls, **overrides: Any) -> Provider:

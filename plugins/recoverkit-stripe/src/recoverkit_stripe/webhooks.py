@@ -8,7 +8,6 @@ reads ``v1``: a header carrying nothing but a test-mode ``v0`` signature is reje
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Any
 import stripe
 
 from recoverkit.errors import MalformedWebhookError, SignatureError
-from recoverkit.provider import ProviderEvent, WebhookRequest
+from recoverkit.provider import ProviderEvent, WebhookRequest, decode_json
 
 __all__ = ["SIGNATURE_HEADER", "parse_events", "sign", "verify_signature"]
 
@@ -100,10 +99,7 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
 
 
 def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedWebhookError(f"stripe: body is not valid JSON: {exc}") from None
+    data = decode_json(body, provider="stripe")  # bad UTF-8, bad JSON, deep nesting: malformed
     if not isinstance(data, dict):
         raise MalformedWebhookError("stripe: body is not a JSON object")
     if data.get("object") == "v2.core.event":
@@ -124,7 +120,8 @@ def parse_events(request: WebhookRequest) -> list[ProviderEvent]:
     """
     data = _decode(request.body)
     event_id, event_type = data.get("id"), data.get("type")
-    obj = (data.get("data") or {}).get("object")
+    container = data.get("data")
+    obj = container.get("object") if isinstance(container, dict) else None
     if not isinstance(event_id, str) or not event_id:
         raise MalformedWebhookError("stripe: event has no id")
     if not isinstance(event_type, str) or not isinstance(obj, dict):
