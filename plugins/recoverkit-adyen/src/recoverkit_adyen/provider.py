@@ -9,7 +9,7 @@ from datetime import datetime
 from importlib.resources import files
 from typing import Any, ClassVar
 
-from recoverkit.errors import ConfigurationError, MalformedWebhookError
+from recoverkit.errors import ConfigurationError
 from recoverkit.provider import (
     BillingContext,
     Capability,
@@ -123,22 +123,17 @@ class AdyenProvider(Provider):
 
     # -- inbound -------------------------------------------------------------------------------
 
-    def _check_size(self, request: WebhookRequest) -> None:
-        limit = self.settings.max_body_bytes
-        if len(request.body) > limit:
-            raise MalformedWebhookError(
-                f"adyen: body of {len(request.body)} bytes is over the {limit}-byte limit "
-                "(RECOVERKIT_ADYEN_MAX_BODY_BYTES); refused before parsing"
-            )
-
     def verify(self, request: WebhookRequest) -> None:
         """Basic auth when configured, then every notification item (or the raw body, for
-        ``HmacSignature``) must match a key. Oversized bodies are refused before decoding."""
+        ``HmacSignature``) must match a key.
+
+        A body over ``max_body_bytes`` never gets here: the ``Provider`` base refuses it before
+        ``verify`` and ``parse`` run (:meth:`~recoverkit.provider.Provider.check_body_size`).
+        """
         if not self._keys:
             raise ConfigurationError(
                 "adyen: no webhook HMAC key configured (RECOVERKIT_ADYEN_WEBHOOK_SECRETS)"
             )
-        self._check_size(request)
         if self._basic_auth is not None:
             webhooks.check_basic_auth(request, *self._basic_auth)
         decoded = webhooks.verify_request(request, self._keys)
@@ -151,7 +146,6 @@ class AdyenProvider(Provider):
         verified, self._verified = self._verified, None
         if verified is not None and verified[0] is request.body:
             return webhooks.parse_request(request, verified[1])
-        self._check_size(request)
         return webhooks.parse_request(request)
 
     def translate(self, event: ProviderEvent) -> Translation:

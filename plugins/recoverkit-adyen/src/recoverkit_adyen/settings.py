@@ -67,9 +67,6 @@ class AdyenSettings(ProviderSettings):
     #: Authentication), checked in addition to the HMAC when both are set. Adyen recommends it.
     basic_auth_username: str | None = Field(default=None, min_length=1)
     basic_auth_password: SecretStr | None = None
-    #: Largest webhook body ``verify`` / ``parse`` decode, in bytes (the service's default limit).
-    #: Bigger bodies are refused before any parsing, also outside the service (``translate``).
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @field_validator("webhook_secrets")
     @classmethod

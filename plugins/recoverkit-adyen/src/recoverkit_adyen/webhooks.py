@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from recoverkit.errors import MalformedWebhookError, SignatureError
-from recoverkit.provider import ProviderEvent, WebhookRequest
+from recoverkit.provider import MAX_JSON_DEPTH, ProviderEvent, WebhookRequest, decode_json
 
 __all__ = [
     "HEADER",
@@ -68,9 +68,6 @@ SIGNED_FIELDS: Final = (
 )
 
 
-#: Deepest JSON nesting accepted. Adyen's bodies nest 5-8 levels; ``additionalData`` is unsigned,
-#: so without a limit a signed item could carry any depth (and raise ``RecursionError``).
-MAX_JSON_DEPTH: Final = 64
 #: Longest event type and dedupe key stored (the inbox columns' sizes); longer is malformed.
 _MAX_TYPE: Final = 128
 _MAX_KEY: Final = 255
@@ -141,45 +138,12 @@ def notification_items(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:  # iterative: the depth being checked is the attacker's choice
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if node.__class__ is dict else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
 def decode_body(body: bytes) -> Any:
-    """The body as JSON; :class:`MalformedWebhookError` unless UTF-8 and ``MAX_JSON_DEPTH`` deep."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedWebhookError(
-            f"adyen: body is not UTF-8 (byte {exc.start}): Adyen sends UTF-8 JSON"
-        ) from None
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        value = None  # nested past the interpreter's limit: refused below
-        deep = True
-    except ValueError as exc:
-        raise MalformedWebhookError(f"adyen: body is not valid JSON: {exc}") from None
-    else:
-        # Counting brackets is C-speed and bounds the depth: most bodies skip the walk.
-        deep = (
-            isinstance(value, dict | list)
-            and body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
-            and _too_deep(value, MAX_JSON_DEPTH)
-        )
-    if deep:
-        raise MalformedWebhookError(
-            f"adyen: body nests JSON deeper than {MAX_JSON_DEPTH} levels (additionalData is not "
-            "signed; refused)"
-        )
-    return value
+    """The body as JSON; :class:`MalformedWebhookError` unless UTF-8 and ``MAX_JSON_DEPTH`` deep.
+
+    The core's :func:`recoverkit.provider.decode_json`: a ``RecursionError`` never escapes.
+    """
+    return decode_json(body, provider=PROVIDER)
 
 
 def _decode(request: WebhookRequest) -> Any:
