@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from recoverkit.redact import luhn_valid
+
 __all__ = [
     "DOCUMENTED_TEST_PANS",
     "Finding",
@@ -91,19 +93,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.kind} {self.excerpt}"
-
-
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` passes the Luhn check that every card number passes."""
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        n = ord(char) - 48
-        if i % 2:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
-    return total % 10 == 0
 
 
 def with_check_digit(stem: str) -> str:
